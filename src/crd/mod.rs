@@ -1,0 +1,77 @@
+//! The custom resources: types, the CRD manifests, and the stored-spec format.
+
+pub mod config;
+pub mod spec;
+pub mod status;
+
+pub use config::FlinkConfiguration;
+pub use spec::*;
+pub use status::*;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use serde::{Deserialize, Serialize};
+
+pub const API_VERSION: &str = "flink.apache.org/v1beta1";
+pub const DEPLOYMENT_FINALIZER: &str = "flinkdeployments.flink.apache.org/finalizer";
+pub const SESSION_JOB_FINALIZER: &str = "flinksessionjobs.flink.apache.org/finalizer";
+
+/// Both CRDs, FlinkDeployment first.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![FlinkDeployment::crd(), FlinkSessionJob::crd()]
+}
+
+/// Both CRDs as multi-document YAML for `kubectl apply -f -`.
+pub fn crds_yaml() -> String {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        let value = serde_json::to_value(&crd).expect("a CRD always serializes");
+        out.push_str(&serde_saphyr::to_string(&value).expect("JSON values always serialize"));
+    }
+    out
+}
+
+/// How `lastReconciledSpec` and `lastStableSpec` are stored, as upstream does:
+/// `{"spec": …, "resource_metadata": {"apiVersion": …, "firstDeployment": …}}`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct StoredSpec<S> {
+    pub spec: S,
+    pub resource_metadata: ResourceMetadata,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceMetadata {
+    pub api_version: String,
+    pub first_deployment: bool,
+}
+
+impl<S: Serialize + for<'de> Deserialize<'de>> StoredSpec<S> {
+    pub fn new(spec: S, first_deployment: bool) -> Self {
+        StoredSpec {
+            spec,
+            resource_metadata: ResourceMetadata {
+                api_version: API_VERSION.to_string(),
+                first_deployment,
+            },
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("specs always serialize")
+    }
+
+    /// Reads the current format, and the legacy one (the spec at the top level).
+    pub fn parse(s: &str) -> Result<Self, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_str(s)?;
+        if value.get("spec").is_some() && value.get("resource_metadata").is_some() {
+            return serde_json::from_value(value);
+        }
+        let mut value = value;
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("apiVersion");
+        }
+        Ok(StoredSpec::new(serde_json::from_value(value)?, false))
+    }
+}

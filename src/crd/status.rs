@@ -1,0 +1,297 @@
+//! Status types, as the upstream CRDs define them. The status is the operator's only
+//! memory: everything a restarted operator needs to continue is written here.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlinkDeploymentStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_status: Option<JobStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_state: Option<ResourceLifecycleState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_info: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_manager_deployment_status: Option<JobManagerDeploymentStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciliation_status: Option<ReconciliationStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_manager: Option<TaskManagerInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<Condition>>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlinkSessionJobStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_status: Option<JobStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_state: Option<ResourceLifecycleState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciliation_status: Option<ReconciliationStatus>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskManagerInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<FlinkJobState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_savepoint_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_info: Option<SavepointInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_info: Option<CheckpointInfo>,
+}
+
+/// A Flink job's state as Flink reports it, plus RECONCILING (the operator's "not yet known").
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FlinkJobState {
+    Initializing,
+    Created,
+    Running,
+    Failing,
+    Failed,
+    Cancelling,
+    Canceled,
+    Finished,
+    Restarting,
+    Suspended,
+    Reconciling,
+}
+
+impl FlinkJobState {
+    /// Globally terminal: the job will not run again on its own.
+    pub fn is_globally_terminal(self) -> bool {
+        matches!(
+            self,
+            FlinkJobState::Failed | FlinkJobState::Canceled | FlinkJobState::Finished
+        )
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlinkJobState::Initializing => "INITIALIZING",
+            FlinkJobState::Created => "CREATED",
+            FlinkJobState::Running => "RUNNING",
+            FlinkJobState::Failing => "FAILING",
+            FlinkJobState::Failed => "FAILED",
+            FlinkJobState::Cancelling => "CANCELLING",
+            FlinkJobState::Canceled => "CANCELED",
+            FlinkJobState::Finished => "FINISHED",
+            FlinkJobState::Restarting => "RESTARTING",
+            FlinkJobState::Suspended => "SUSPENDED",
+            FlinkJobState::Reconciling => "RECONCILING",
+        }
+    }
+    pub fn parse(s: &str) -> Option<FlinkJobState> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResourceLifecycleState {
+    Created,
+    Suspended,
+    Upgrading,
+    Deployed,
+    Stable,
+    RollingBack,
+    RolledBack,
+    Failed,
+    Deleting,
+    Deleted,
+}
+
+impl ResourceLifecycleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceLifecycleState::Created => "CREATED",
+            ResourceLifecycleState::Suspended => "SUSPENDED",
+            ResourceLifecycleState::Upgrading => "UPGRADING",
+            ResourceLifecycleState::Deployed => "DEPLOYED",
+            ResourceLifecycleState::Stable => "STABLE",
+            ResourceLifecycleState::RollingBack => "ROLLING_BACK",
+            ResourceLifecycleState::RolledBack => "ROLLED_BACK",
+            ResourceLifecycleState::Failed => "FAILED",
+            ResourceLifecycleState::Deleting => "DELETING",
+            ResourceLifecycleState::Deleted => "DELETED",
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobManagerDeploymentStatus {
+    Ready,
+    DeployedNotReady,
+    Deploying,
+    Missing,
+    Error,
+}
+
+impl JobManagerDeploymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobManagerDeploymentStatus::Ready => "READY",
+            JobManagerDeploymentStatus::DeployedNotReady => "DEPLOYED_NOT_READY",
+            JobManagerDeploymentStatus::Deploying => "DEPLOYING",
+            JobManagerDeploymentStatus::Missing => "MISSING",
+            JobManagerDeploymentStatus::Error => "ERROR",
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciliationStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciliation_timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconciled_spec: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_stable_spec: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ReconciliationState>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReconciliationState {
+    Deployed,
+    Upgrading,
+    RollingBack,
+    RolledBack,
+}
+
+impl ReconciliationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReconciliationState::Deployed => "DEPLOYED",
+            ReconciliationState::Upgrading => "UPGRADING",
+            ReconciliationState::RollingBack => "ROLLING_BACK",
+            ReconciliationState::RolledBack => "ROLLED_BACK",
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SnapshotTriggerType {
+    Manual,
+    Periodic,
+    Upgrade,
+    Unknown,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SavepointFormatType {
+    Canonical,
+    Native,
+    Unknown,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CheckpointType {
+    Full,
+    Incremental,
+    Unknown,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Savepoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_stamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_type: Option<SnapshotTriggerType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_type: Option<SavepointFormatType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_nonce: Option<i64>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SavepointInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_savepoint: Option<Savepoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_type: Option<SnapshotTriggerType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_type: Option<SavepointFormatType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_history: Option<Vec<Savepoint>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_periodic_savepoint_timestamp: Option<i64>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_stamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_type: Option<SnapshotTriggerType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_type: Option<CheckpointType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_nonce: Option<i64>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint: Option<Checkpoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_type: Option<SnapshotTriggerType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_type: Option<CheckpointType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_periodic_checkpoint_timestamp: Option<i64>,
+}

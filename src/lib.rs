@@ -1,0 +1,8 @@
+//! A Kubernetes operator for Apache Flink.
+//!
+//! Reconciliation (`reconcile`) sees the world only through the ports (`ports`): a Kubernetes
+//! API, a Flink REST API and a clock. Production plugs in real adapters; the simulator
+//! (`flink-sim`) plugs in a fake cluster running in virtual time.
+
+pub mod crd;
+pub mod duration;
