@@ -1,1 +1,5 @@
+//! The deterministic simulator: a fake Kubernetes and fake Flink clusters in virtual time,
+//! driving the operator's real reconciliation code through its ports.
 
+pub mod scenario;
+pub mod timeline;
