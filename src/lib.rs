@@ -6,3 +6,10 @@
 
 pub mod crd;
 pub mod duration;
+pub mod ports;
+pub mod config;
+pub mod lifecycle;
+pub mod cluster;
+pub mod reconcile;
+#[path = "validation_pending.rs"] pub mod validation;
+pub mod controller;

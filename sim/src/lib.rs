@@ -3,3 +3,7 @@
 
 pub mod scenario;
 pub mod timeline;
+pub mod flink;
+pub mod kube;
+pub mod world;
+pub mod ports;

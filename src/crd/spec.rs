@@ -85,6 +85,19 @@ pub struct FlinkSessionJobSpec {
     pub deployment_name: Option<String>,
 }
 
+/// The service account Flink pods run as when the spec names none. Upstream requires the
+/// field; this product documents `flink` as the default (the chart creates that account).
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "flink";
+
+impl FlinkDeploymentSpec {
+    pub fn service_account_or_default(&self) -> &str {
+        self.service_account
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(DEFAULT_SERVICE_ACCOUNT)
+    }
+}
+
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobSpec {

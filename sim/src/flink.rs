@@ -1,0 +1,241 @@
+//! A fake Flink cluster: one JobManager's REST API with Flink's job states, checkpoints on an
+//! interval, savepoints that take time and can fail, stop-with-savepoint, cancel, and
+//! restores that remember where their state came from. Answers are the JSON Flink 2.3 sends.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+/// Where a job's state came from when it started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoredFrom {
+    None,
+    Savepoint(String),
+    Checkpoint(String),
+}
+
+impl RestoredFrom {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RestoredFrom::None => "none",
+            RestoredFrom::Savepoint(_) => "savepoint",
+            RestoredFrom::Checkpoint(_) => "checkpoint",
+        }
+    }
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            RestoredFrom::None => None,
+            RestoredFrom::Savepoint(p) | RestoredFrom::Checkpoint(p) => Some(p),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CompletedCheckpoint {
+    pub id: i64,
+    pub path: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub last_modification: i64,
+    pub parallelism: i64,
+    pub restored_from: RestoredFrom,
+    pub checkpoints: Vec<CompletedCheckpoint>,
+    /// When the job next changes state by itself (INITIALIZING → RUNNING, RESTARTING → ...).
+    pub next_transition: Option<(i64, &'static str)>,
+    pub next_checkpoint: Option<i64>,
+    pub exceptions: Vec<(i64, String)>,
+    /// Which resource this job runs for (FlinkDeployment or FlinkSessionJob), for assertions.
+    pub owner: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub job_id: String,
+    pub done_at: i64,
+    /// stop-with-savepoint (the job finishes) rather than a plain savepoint.
+    pub stop: bool,
+    pub checkpoint: bool,
+    pub result: Option<Result<String, String>>,
+    pub directory: Option<String>,
+}
+
+/// Timing and storage settings a cluster runs with.
+#[derive(Debug, Clone)]
+pub struct ClusterTiming {
+    pub job_startup_ms: i64,
+    pub checkpoint_interval_ms: i64,
+    pub savepoint_duration_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FlinkCluster {
+    pub namespace: String,
+    pub name: String,
+    pub config: BTreeMap<String, String>,
+    pub flink_version: String,
+    pub jobs: Vec<Job>,
+    pub operations: BTreeMap<String, Operation>,
+    pub jars: BTreeMap<String, String>,
+    pub taskmanagers: i64,
+    pub slots_per_tm: i64,
+}
+
+impl FlinkCluster {
+    pub fn checkpoints_dir(&self) -> Option<String> {
+        self.config.get("state.checkpoints.dir").cloned()
+    }
+    pub fn savepoints_dir(&self) -> Option<String> {
+        self.config.get("state.savepoints.dir").cloned()
+    }
+    pub fn ha_enabled(&self) -> bool {
+        let v = self
+            .config
+            .get("high-availability.type")
+            .or_else(|| self.config.get("high-availability"))
+            .map(|s| s.to_ascii_lowercase())
+            .unwrap_or_else(|| "none".into());
+        v != "none"
+    }
+    /// Checkpointing is on when an interval is configured or a checkpoint directory is set.
+    pub fn checkpointing(&self) -> bool {
+        self.config.contains_key("execution.checkpointing.interval") || self.checkpoints_dir().is_some()
+    }
+
+    pub fn job(&self, id: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.id == id)
+    }
+    pub fn job_mut(&mut self, id: &str) -> Option<&mut Job> {
+        self.jobs.iter_mut().find(|j| j.id == id)
+    }
+
+    /// Starts a job: INITIALIZING now, RUNNING after the job start-up time.
+    pub fn submit(&mut self, id: String, name: String, parallelism: i64, restored_from: RestoredFrom, owner: String, now: i64, timing: &ClusterTiming) {
+        self.jobs.push(Job {
+            id,
+            name,
+            state: "INITIALIZING".into(),
+            start_time: now,
+            end_time: -1,
+            last_modification: now,
+            parallelism,
+            restored_from,
+            checkpoints: Vec::new(),
+            next_transition: Some((now + timing.job_startup_ms, "RUNNING")),
+            next_checkpoint: None,
+            exceptions: Vec::new(),
+            owner,
+        });
+    }
+
+    pub fn set_state(job: &mut Job, state: &str, now: i64) {
+        job.state = state.to_string();
+        job.last_modification = now;
+        if matches!(state, "FINISHED" | "CANCELED" | "FAILED") {
+            job.end_time = now;
+            job.next_transition = None;
+            job.next_checkpoint = None;
+        }
+    }
+
+    /// The earliest moment something in this cluster changes by itself.
+    pub fn next_wake(&self) -> Option<i64> {
+        let jobs = self
+            .jobs
+            .iter()
+            .flat_map(|j| [j.next_transition.map(|t| t.0), j.next_checkpoint]);
+        let ops = self.operations.values().filter(|o| o.result.is_none()).map(|o| Some(o.done_at));
+        jobs.chain(ops).flatten().min()
+    }
+
+    // ---- the REST API, as JSON ----
+
+    pub fn overview_json(&self) -> Value {
+        let running = self.jobs.iter().filter(|j| j.state == "RUNNING").count();
+        let used: i64 = self.jobs.iter().filter(|j| !is_terminal(&j.state)).map(|j| j.parallelism).sum();
+        let total = self.taskmanagers * self.slots_per_tm;
+        json!({
+            "taskmanagers": self.taskmanagers,
+            "slots-total": total,
+            "slots-available": (total - used).max(0),
+            "jobs-running": running,
+            "jobs-finished": self.jobs.iter().filter(|j| j.state == "FINISHED").count(),
+            "jobs-cancelled": self.jobs.iter().filter(|j| j.state == "CANCELED").count(),
+            "jobs-failed": self.jobs.iter().filter(|j| j.state == "FAILED").count(),
+            "flink-version": self.flink_version,
+            "flink-commit": "simulated"
+        })
+    }
+
+    pub fn jobs_overview_json(&self, now: i64) -> Value {
+        let jobs: Vec<Value> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                let end = if j.end_time > 0 { j.end_time } else { now };
+                json!({
+                    "jid": j.id, "name": j.name, "state": j.state,
+                    "start-time": j.start_time, "end-time": j.end_time,
+                    "duration": end - j.start_time, "last-modification": j.last_modification,
+                    "tasks": {"total": j.parallelism, "running": if j.state == "RUNNING" { j.parallelism } else { 0 }}
+                })
+            })
+            .collect();
+        json!({"jobs": jobs})
+    }
+
+    pub fn checkpoints_json(&self, job: &Job) -> Value {
+        let completed = job.checkpoints.last().map(|c| {
+            json!({"id": c.id, "status": "COMPLETED", "is_savepoint": false, "external_path": c.path,
+                   "latest_ack_timestamp": c.at, "trigger_timestamp": c.at, "state_size": 1024 * c.id})
+        });
+        let restored = match &job.restored_from {
+            RestoredFrom::None => Value::Null,
+            r => json!({"id": 1, "restore_timestamp": job.start_time,
+                        "is_savepoint": matches!(r, RestoredFrom::Savepoint(_)),
+                        "external_path": r.path()}),
+        };
+        let n = job.checkpoints.len() as i64;
+        json!({
+            "counts": {"restored": if restored.is_null() { 0 } else { 1 }, "total": n, "in_progress": 0, "completed": n, "failed": 0},
+            "latest": {"completed": completed, "savepoint": null, "failed": null, "restored": restored},
+            "history": []
+        })
+    }
+
+    pub fn operation_json(&self, op: &Operation) -> Value {
+        match &op.result {
+            None => json!({"status": {"id": "IN_PROGRESS"}}),
+            Some(Ok(location)) if op.checkpoint => {
+                json!({"status": {"id": "COMPLETED"}, "operation": {"checkpointId": location.rsplit('-').next().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0)}})
+            }
+            Some(Ok(location)) => json!({"status": {"id": "COMPLETED"}, "operation": {"location": location}}),
+            Some(Err(cause)) => json!({"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {
+                "class": "java.util.concurrent.CompletionException",
+                "stack-trace": format!("java.util.concurrent.CompletionException: {cause}"),
+                "serialized-throwable": cause
+            }}}),
+        }
+    }
+
+    pub fn exceptions_json(&self, job: &Job) -> Value {
+        let entries: Vec<Value> = job
+            .exceptions
+            .iter()
+            .rev()
+            .map(|(at, name)| json!({"exceptionName": name, "stacktrace": format!("{name}\n\tat simulated"), "timestamp": at, "taskName": "Source: Sequence", "failureLabels": {}}))
+            .collect();
+        json!({"exceptionHistory": {"entries": entries, "truncated": false}})
+    }
+}
+
+pub fn is_terminal(state: &str) -> bool {
+    matches!(state, "FINISHED" | "CANCELED" | "FAILED")
+}

@@ -1,0 +1,292 @@
+//! A fake Kubernetes API server: objects as JSON with resourceVersion and optimistic
+//! concurrency, generation, the status subresource, finalizers and deletionTimestamp, owner
+//! references with garbage collection, and a watch stream.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+/// (kind, namespace, name): ordered, so every listing is in a stable order.
+pub type Key = (String, String, String);
+
+/// A change to an object, as a watch delivers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchEvent {
+    pub key: Key,
+    /// The object after the change (before deletion for a delete).
+    pub object: Value,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    NotFound(String),
+    Conflict(String),
+    Invalid(String),
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct KubeStore {
+    objects: BTreeMap<Key, Value>,
+    next_resource_version: u64,
+    next_uid: u64,
+    /// Changes not yet delivered to watchers.
+    pub pending_watch: Vec<WatchEvent>,
+}
+
+pub fn key_of(kind: &str, namespace: &str, name: &str) -> Key {
+    (kind.to_string(), namespace.to_string(), name.to_string())
+}
+
+fn meta(v: &Value) -> &Value {
+    &v["metadata"]
+}
+
+/// `a=b,c=d` against an object's labels.
+pub fn labels_match(obj: &Value, selector: &str) -> bool {
+    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+        let (k, v) = term.split_once('=').unwrap_or((term, ""));
+        obj["metadata"]["labels"][k.trim()].as_str() == Some(v.trim())
+    })
+}
+
+impl KubeStore {
+    pub fn get(&self, key: &Key) -> Option<&Value> {
+        self.objects.get(key)
+    }
+
+    pub fn list(&self, kind: &str, namespace: &str) -> Vec<&Value> {
+        self.objects
+            .iter()
+            .filter(|((k, ns, _), _)| k == kind && ns == namespace)
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    pub fn list_all(&self, kind: &str) -> Vec<&Value> {
+        self.objects
+            .iter()
+            .filter(|((k, _, _), _)| k == kind)
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.objects.keys()
+    }
+
+    fn bump(&mut self, obj: &mut Value) {
+        self.next_resource_version += 1;
+        obj["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
+    }
+
+    fn emit(&mut self, key: &Key, object: &Value, deleted: bool) {
+        self.pending_watch.push(WatchEvent {
+            key: key.clone(),
+            object: object.clone(),
+            deleted,
+        });
+    }
+
+    fn key_from(obj: &Value) -> Result<Key, ApiError> {
+        let kind = obj["kind"].as_str().ok_or_else(|| ApiError::Invalid("kind is required".into()))?;
+        let name = meta(obj)["name"].as_str().ok_or_else(|| ApiError::Invalid("metadata.name is required".into()))?;
+        let ns = meta(obj)["namespace"].as_str().unwrap_or("default");
+        Ok(key_of(kind, ns, name))
+    }
+
+    /// Create, with uid, generation 1 and a creation timestamp.
+    pub fn create(&mut self, mut obj: Value, now_rfc3339: &str) -> Result<Value, ApiError> {
+        let key = Self::key_from(&obj)?;
+        if self.objects.contains_key(&key) {
+            return Err(ApiError::Conflict(format!("{}/{} already exists", key.0, key.2)));
+        }
+        self.next_uid += 1;
+        let m = obj["metadata"].as_object_mut().ok_or_else(|| ApiError::Invalid("metadata must be an object".into()))?;
+        m.insert("namespace".into(), json!(key.1));
+        m.insert("uid".into(), json!(format!("00000000-0000-4000-8000-{:012x}", self.next_uid)));
+        m.insert("generation".into(), json!(1));
+        m.insert("creationTimestamp".into(), json!(now_rfc3339));
+        m.remove("deletionTimestamp");
+        self.bump(&mut obj);
+        self.objects.insert(key.clone(), obj.clone());
+        self.emit(&key, &obj, false);
+        Ok(obj)
+    }
+
+    /// Replace everything but status (and server-owned metadata); generation moves on a
+    /// spec change. `expected_rv` makes it optimistic.
+    pub fn update(&mut self, mut obj: Value, expected_rv: Option<&str>) -> Result<Value, ApiError> {
+        let key = Self::key_from(&obj)?;
+        let Some(current) = self.objects.get(&key).cloned() else {
+            return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
+        };
+        check_rv(&current, expected_rv)?;
+        let spec_changed = current.get("spec") != obj.get("spec");
+        for field in ["uid", "creationTimestamp", "deletionTimestamp", "generation", "namespace"] {
+            match current["metadata"].get(field) {
+                Some(v) => {
+                    obj["metadata"][field] = v.clone();
+                }
+                None => {
+                    if let Some(m) = obj["metadata"].as_object_mut() {
+                        m.remove(field);
+                    }
+                }
+            }
+        }
+        if spec_changed {
+            let g = current["metadata"]["generation"].as_i64().unwrap_or(1);
+            obj["metadata"]["generation"] = json!(g + 1);
+        }
+        match current.get("status") {
+            Some(s) => obj["status"] = s.clone(),
+            None => {
+                if let Some(o) = obj.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+        self.bump(&mut obj);
+        self.objects.insert(key.clone(), obj.clone());
+        self.emit(&key, &obj, false);
+        self.finish_deletion_if_done(&key);
+        Ok(self.objects.get(&key).cloned().unwrap_or(obj))
+    }
+
+    /// The status subresource: only status changes.
+    pub fn update_status(&mut self, key: &Key, status: Value, expected_rv: Option<&str>) -> Result<Value, ApiError> {
+        let Some(mut current) = self.objects.get(key).cloned() else {
+            return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
+        };
+        check_rv(&current, expected_rv)?;
+        current["status"] = status;
+        self.bump(&mut current);
+        self.objects.insert(key.clone(), current.clone());
+        self.emit(key, &current, false);
+        Ok(current)
+    }
+
+    /// Internal writes (controllers of the simulated cluster): status without conflicts.
+    pub fn set_status(&mut self, key: &Key, status: Value) {
+        if let Some(mut current) = self.objects.get(key).cloned() {
+            if current.get("status") == Some(&status) {
+                return;
+            }
+            current["status"] = status;
+            self.bump(&mut current);
+            self.objects.insert(key.clone(), current.clone());
+            self.emit(key, &current, false);
+        }
+    }
+
+    /// Deletion: with finalizers, only marks the object; without, removes it and collects
+    /// what it owns.
+    pub fn delete(&mut self, key: &Key, now_rfc3339: &str) -> Result<(), ApiError> {
+        let Some(mut current) = self.objects.get(key).cloned() else {
+            return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
+        };
+        let has_finalizers = current["metadata"]["finalizers"].as_array().map(|f| !f.is_empty()).unwrap_or(false);
+        if has_finalizers {
+            if current["metadata"].get("deletionTimestamp").is_none() {
+                current["metadata"]["deletionTimestamp"] = json!(now_rfc3339);
+                self.bump(&mut current);
+                self.objects.insert(key.clone(), current.clone());
+                self.emit(key, &current, false);
+            }
+            return Ok(());
+        }
+        self.remove(key);
+        Ok(())
+    }
+
+    fn finish_deletion_if_done(&mut self, key: &Key) {
+        let Some(current) = self.objects.get(key) else {
+            return;
+        };
+        let marked = current["metadata"].get("deletionTimestamp").is_some();
+        let empty = current["metadata"]["finalizers"].as_array().map(|f| f.is_empty()).unwrap_or(true);
+        if marked && empty {
+            self.remove(key);
+        }
+    }
+
+    /// Removes an object and, transitively, everything it owns.
+    fn remove(&mut self, key: &Key) {
+        let Some(obj) = self.objects.remove(key) else {
+            return;
+        };
+        self.emit(key, &obj, true);
+        let uid = obj["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        let owned: Vec<Key> = self
+            .objects
+            .iter()
+            .filter(|(_, v)| {
+                v["metadata"]["ownerReferences"]
+                    .as_array()
+                    .map(|refs| refs.iter().any(|r| r["uid"] == json!(uid)))
+                    .unwrap_or(false)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in owned {
+            self.remove(&k);
+        }
+    }
+}
+
+fn check_rv(current: &Value, expected: Option<&str>) -> Result<(), ApiError> {
+    if let Some(rv) = expected {
+        let actual = current["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+        if rv != actual {
+            return Err(ApiError::Conflict(format!(
+                "the object has been modified; please apply your changes to the latest version (resourceVersion {rv} is not {actual})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cr(name: &str) -> Value {
+        json!({"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+               "metadata": {"name": name, "namespace": "default"}, "spec": {"image": "a"}})
+    }
+
+    #[test]
+    fn stale_writes_conflict_and_generation_follows_spec() {
+        let mut s = KubeStore::default();
+        let created = s.create(cr("x"), "t").unwrap();
+        let rv = created["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+        let key = key_of("FlinkDeployment", "default", "x");
+        s.update_status(&key, json!({"a": 1}), Some(&rv)).unwrap();
+        assert!(matches!(s.update_status(&key, json!({"a": 2}), Some(&rv)), Err(ApiError::Conflict(_))));
+        let mut changed = s.get(&key).unwrap().clone();
+        changed["spec"]["image"] = json!("b");
+        let updated = s.update(changed, None).unwrap();
+        assert_eq!(updated["metadata"]["generation"], json!(2));
+        assert_eq!(updated["status"], json!({"a": 1}), "status survives a spec update");
+    }
+
+    #[test]
+    fn finalizers_hold_deletion_and_owners_collect_dependents() {
+        let mut s = KubeStore::default();
+        let mut owner = cr("x");
+        owner["metadata"]["finalizers"] = json!(["f"]);
+        let owner = s.create(owner, "t").unwrap();
+        let uid = owner["metadata"]["uid"].clone();
+        s.create(json!({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default",
+            "ownerReferences": [{"uid": uid, "kind": "FlinkDeployment", "name": "x", "apiVersion": "v"}]}}), "t").unwrap();
+        let key = key_of("FlinkDeployment", "default", "x");
+        s.delete(&key, "t2").unwrap();
+        assert!(s.get(&key).unwrap()["metadata"]["deletionTimestamp"].is_string());
+        let mut obj = s.get(&key).unwrap().clone();
+        obj["metadata"]["finalizers"] = json!([]);
+        s.update(obj, None).unwrap();
+        assert!(s.get(&key).is_none());
+        assert!(s.get(&key_of("ConfigMap", "default", "c")).is_none());
+    }
+}

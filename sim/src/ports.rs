@@ -1,0 +1,326 @@
+//! The operator's ports, implemented by the simulated world. Every answer goes through JSON
+//! and the same decoding a real adapter uses.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::flink::{FlinkCluster, Operation};
+use crate::kube::{key_of, labels_match, ApiError, KubeStore};
+use crate::scenario::FaultKind;
+use crate::world::World;
+use flink_operator::crd::{FlinkDeployment, FlinkSessionJob};
+use flink_operator::ports::*;
+
+#[derive(Clone)]
+pub struct SimPorts {
+    pub world: Arc<Mutex<World>>,
+}
+
+impl SimPorts {
+    fn lock(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, KubeError> {
+    serde_json::from_value(v.clone()).map_err(|e| KubeError::Api(format!("undecodable object: {e}")))
+}
+
+fn to_value<T: Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+fn api_err(e: ApiError) -> KubeError {
+    match e {
+        ApiError::NotFound(m) => KubeError::NotFound(m),
+        ApiError::Conflict(m) => KubeError::Conflict(m),
+        ApiError::Invalid(m) => KubeError::Api(m),
+    }
+}
+
+impl World {
+    /// What the operator reads: the truth, or a lagging copy under `staleReads`.
+    fn view(&self) -> &KubeStore {
+        self.stale_view.as_ref().unwrap_or(&self.kube)
+    }
+
+    fn read(&mut self) {
+        self.counters.kube_requests += 1;
+    }
+
+    /// Every operator write passes here: counted, and refused under `apiConflict`.
+    fn write(&mut self) -> Result<(), KubeError> {
+        self.counters.kube_requests += 1;
+        self.counters.kube_writes += 1;
+        if self.consume_fault(FaultKind::ApiConflict, None) {
+            return Err(KubeError::Conflict("simulated conflict (apiConflict fault)".into()));
+        }
+        Ok(())
+    }
+
+    fn get_typed<T: DeserializeOwned>(&mut self, kind: &str, ns: &str, name: &str) -> Result<Option<T>, KubeError> {
+        self.read();
+        self.view().get(&key_of(kind, ns, name)).map(typed).transpose()
+    }
+
+    fn update_status_of(&mut self, kind: &str, obj: Value) -> Result<Value, KubeError> {
+        self.write()?;
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let rv = obj["metadata"]["resourceVersion"].as_str();
+        self.kube.update_status(&key_of(kind, ns, name), obj["status"].clone(), rv).map_err(api_err)
+    }
+
+    fn set_finalizers_of(&mut self, kind: &str, obj: Value, finalizers: Vec<String>) -> Result<Value, KubeError> {
+        self.write()?;
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let key = key_of(kind, &ns, &name);
+        let Some(mut current) = self.kube.get(&key).cloned() else {
+            return Err(KubeError::NotFound(format!("{kind}/{name}")));
+        };
+        let rv = obj["metadata"]["resourceVersion"].as_str().map(str::to_string);
+        current["metadata"]["finalizers"] = json!(finalizers);
+        let result = self.kube.update(current, rv.as_deref()).map_err(api_err)?;
+        // Removing the last finalizer of a deleted object removes it: report what was written.
+        Ok(self.kube.get(&key).cloned().unwrap_or(result))
+    }
+
+    /// Create, or replace labels, annotations, owner references and spec if they differ.
+    fn apply_object(&mut self, mut obj: Value) -> Result<(), KubeError> {
+        let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let key = key_of(&kind, &ns, &name);
+        match self.kube.get(&key).cloned() {
+            None => {
+                self.write()?;
+                let now = self.now_rfc3339();
+                self.kube.create(obj, &now).map(|_| ()).map_err(api_err)
+            }
+            Some(current) => {
+                let same = ["labels", "annotations", "ownerReferences"].iter().all(|f| current["metadata"].get(*f) == obj["metadata"].get(*f))
+                    && current.get("spec") == obj.get("spec")
+                    && current.get("data") == obj.get("data");
+                if same {
+                    self.read();
+                    return Ok(());
+                }
+                self.write()?;
+                obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+                self.kube.update(obj, None).map(|_| ()).map_err(api_err)
+            }
+        }
+    }
+
+    fn delete_object(&mut self, kind: &str, ns: &str, name: &str) -> Result<(), KubeError> {
+        let key = key_of(kind, ns, name);
+        if self.kube.get(&key).is_none() {
+            self.read();
+            return Ok(());
+        }
+        self.write()?;
+        let now = self.now_rfc3339();
+        self.kube.delete(&key, &now).map_err(api_err)
+    }
+
+    fn list_typed<T: DeserializeOwned>(&mut self, kind: &str, ns: &str, selector: &str) -> Result<Vec<T>, KubeError> {
+        self.read();
+        self.view().list(kind, ns).into_iter().filter(|o| labels_match(o, selector)).map(typed).collect()
+    }
+}
+
+#[async_trait]
+impl KubeApi for SimPorts {
+    async fn get_flink_deployment(&self, namespace: &str, name: &str) -> Result<Option<FlinkDeployment>, KubeError> {
+        self.lock().get_typed("FlinkDeployment", namespace, name)
+    }
+    async fn update_flink_deployment_status(&self, resource: &FlinkDeployment) -> Result<FlinkDeployment, KubeError> {
+        typed(&self.lock().update_status_of("FlinkDeployment", to_value(resource))?)
+    }
+    async fn set_flink_deployment_finalizers(&self, resource: &FlinkDeployment, finalizers: Vec<String>) -> Result<FlinkDeployment, KubeError> {
+        typed(&self.lock().set_finalizers_of("FlinkDeployment", to_value(resource), finalizers)?)
+    }
+    async fn get_session_job(&self, namespace: &str, name: &str) -> Result<Option<FlinkSessionJob>, KubeError> {
+        self.lock().get_typed("FlinkSessionJob", namespace, name)
+    }
+    async fn list_session_jobs(&self, namespace: &str) -> Result<Vec<FlinkSessionJob>, KubeError> {
+        self.lock().list_typed("FlinkSessionJob", namespace, "")
+    }
+    async fn update_session_job_status(&self, resource: &FlinkSessionJob) -> Result<FlinkSessionJob, KubeError> {
+        typed(&self.lock().update_status_of("FlinkSessionJob", to_value(resource))?)
+    }
+    async fn set_session_job_finalizers(&self, resource: &FlinkSessionJob, finalizers: Vec<String>) -> Result<FlinkSessionJob, KubeError> {
+        typed(&self.lock().set_finalizers_of("FlinkSessionJob", to_value(resource), finalizers)?)
+    }
+    async fn get_deployment(&self, namespace: &str, name: &str) -> Result<Option<Deployment>, KubeError> {
+        self.lock().get_typed("Deployment", namespace, name)
+    }
+    async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError> {
+        self.lock().apply_object(to_value(deployment))
+    }
+    async fn delete_deployment(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
+        self.lock().delete_object("Deployment", namespace, name)
+    }
+    async fn apply_service(&self, service: &Service) -> Result<(), KubeError> {
+        self.lock().apply_object(to_value(service))
+    }
+    async fn delete_service(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
+        self.lock().delete_object("Service", namespace, name)
+    }
+    async fn apply_config_map(&self, config_map: &ConfigMap) -> Result<(), KubeError> {
+        self.lock().apply_object(to_value(config_map))
+    }
+    async fn list_config_maps(&self, namespace: &str, label_selector: &str) -> Result<Vec<ConfigMap>, KubeError> {
+        self.lock().list_typed("ConfigMap", namespace, label_selector)
+    }
+    async fn delete_config_map(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
+        self.lock().delete_object("ConfigMap", namespace, name)
+    }
+    async fn list_pods(&self, namespace: &str, label_selector: &str) -> Result<Vec<Pod>, KubeError> {
+        self.lock().list_typed("Pod", namespace, label_selector)
+    }
+    async fn publish_event(&self, event: &EventRecord) -> Result<(), KubeError> {
+        let mut w = self.lock();
+        w.write()?;
+        let now = w.now;
+        w.events.push((now, event.clone()));
+        Ok(())
+    }
+}
+
+impl Clock for SimPorts {
+    fn now_millis(&self) -> i64 {
+        self.lock().now
+    }
+}
+
+impl World {
+    /// The cluster behind an endpoint, if its REST API answers now.
+    fn rest(&mut self, at: &FlinkEndpoint) -> Result<&mut FlinkCluster, FlinkError> {
+        self.counters.flink_requests += 1;
+        if self.fault_active(FaultKind::RestUnavailable, Some((&at.namespace, &at.cluster_id))) {
+            return Err(FlinkError::Unavailable(format!("connect to {} timed out", at.url)));
+        }
+        self.clusters
+            .get_mut(&(at.namespace.clone(), at.cluster_id.clone()))
+            .ok_or_else(|| FlinkError::Unavailable(format!("connection refused: {}", at.url)))
+    }
+
+    fn trigger(&mut self, at: &FlinkEndpoint, job_id: &str, stop: bool, checkpoint: bool, directory: Option<String>) -> Result<String, FlinkError> {
+        let done_at = self.now + if checkpoint { 1000 } else { self.settings.savepoint_duration.as_millis() as i64 };
+        let trigger = self.rng.hex(32);
+        let cluster = self.rest(at)?;
+        let job = cluster.job(job_id).ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
+        if crate::flink::is_terminal(&job.state) {
+            return Err(FlinkError::Conflict(format!("Job {job_id} already reached another terminal state")));
+        }
+        let directory = directory.or_else(|| cluster.savepoints_dir());
+        cluster.operations.insert(trigger.clone(), Operation { job_id: job_id.into(), done_at, stop, checkpoint, result: None, directory });
+        Ok(decode::<TriggerResponse>(json!({"request-id": trigger}))?.request_id)
+    }
+
+    fn operation(&mut self, at: &FlinkEndpoint, trigger: &str) -> Result<AsyncOperation, FlinkError> {
+        let cluster = self.rest(at)?;
+        let op = cluster.operations.get(trigger).ok_or_else(|| FlinkError::NotFound(format!("Operation {trigger} not found")))?;
+        decode(cluster.operation_json(op))
+    }
+}
+
+#[async_trait]
+impl FlinkApi for SimPorts {
+    async fn overview(&self, at: &FlinkEndpoint) -> Result<ClusterOverview, FlinkError> {
+        decode(self.lock().rest(at)?.overview_json())
+    }
+    async fn list_jobs(&self, at: &FlinkEndpoint) -> Result<Vec<JobOverview>, FlinkError> {
+        let mut w = self.lock();
+        let now = w.now;
+        Ok(decode::<JobsOverview>(w.rest(at)?.jobs_overview_json(now))?.jobs)
+    }
+    async fn upload_jar(&self, at: &FlinkEndpoint, local_path: &str) -> Result<String, FlinkError> {
+        let mut w = self.lock();
+        let id = format!("{}_{}", w.rng.hex(8), local_path.rsplit('/').next().unwrap_or(local_path));
+        let cluster = w.rest(at)?;
+        cluster.jars.insert(id.clone(), local_path.to_string());
+        let answer: JarUploadResponse = decode(json!({"filename": format!("/tmp/flink-web-upload/{id}"), "status": "success"}))?;
+        Ok(answer.jar_id().to_string())
+    }
+    async fn run_jar(&self, at: &FlinkEndpoint, jar_id: &str, request: &JarRunRequest) -> Result<JarRunResponse, FlinkError> {
+        let mut w = self.lock();
+        let job_id = request.job_id.clone().unwrap_or_else(|| w.rng.hex(32));
+        let app_id = w.rng.hex(32);
+        let now = w.now;
+        let timing = w.timing();
+        let cluster = w.rest(at)?;
+        let jar = cluster.jars.get(jar_id).cloned().ok_or_else(|| FlinkError::NotFound(format!("Jar file {jar_id} does not exist")))?;
+        let restored = match &request.savepoint_path {
+            Some(p) if p.contains("/chk-") => crate::flink::RestoredFrom::Checkpoint(p.clone()),
+            Some(p) => crate::flink::RestoredFrom::Savepoint(p.clone()),
+            None => crate::flink::RestoredFrom::None,
+        };
+        let name = request.entry_class.clone().unwrap_or_else(|| jar.rsplit('/').next().unwrap_or(&jar).to_string());
+        cluster.submit(job_id.clone(), name, request.parallelism.unwrap_or(1) as i64, restored, String::new(), now, &timing);
+        decode(json!({"jobid": job_id, "applicationId": app_id}))
+    }
+    async fn delete_jar(&self, at: &FlinkEndpoint, jar_id: &str) -> Result<(), FlinkError> {
+        self.lock().rest(at)?.jars.remove(jar_id);
+        Ok(())
+    }
+    async fn trigger_savepoint(&self, at: &FlinkEndpoint, job_id: &str, target_directory: Option<String>, _format_type: &str) -> Result<String, FlinkError> {
+        self.lock().trigger(at, job_id, false, false, target_directory)
+    }
+    async fn stop_with_savepoint(&self, at: &FlinkEndpoint, job_id: &str, target_directory: Option<String>, _drain: bool) -> Result<String, FlinkError> {
+        self.lock().trigger(at, job_id, true, false, target_directory)
+    }
+    async fn savepoint_status(&self, at: &FlinkEndpoint, _job_id: &str, trigger_id: &str) -> Result<AsyncOperation, FlinkError> {
+        self.lock().operation(at, trigger_id)
+    }
+    async fn trigger_checkpoint(&self, at: &FlinkEndpoint, job_id: &str, _checkpoint_type: &str) -> Result<String, FlinkError> {
+        self.lock().trigger(at, job_id, false, true, None)
+    }
+    async fn checkpoint_status(&self, at: &FlinkEndpoint, _job_id: &str, trigger_id: &str) -> Result<AsyncOperation, FlinkError> {
+        self.lock().operation(at, trigger_id)
+    }
+    async fn checkpoints(&self, at: &FlinkEndpoint, job_id: &str) -> Result<CheckpointStatistics, FlinkError> {
+        let mut w = self.lock();
+        let cluster = w.rest(at)?;
+        let job = cluster.job(job_id).ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
+        decode(cluster.checkpoints_json(job))
+    }
+    async fn cancel_job(&self, at: &FlinkEndpoint, job_id: &str) -> Result<(), FlinkError> {
+        let mut w = self.lock();
+        let now = w.now;
+        let cluster = w.rest(at)?;
+        let job = cluster.job_mut(job_id).ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
+        if crate::flink::is_terminal(&job.state) {
+            return Err(FlinkError::Conflict(format!("Job {job_id} already reached another terminal state")));
+        }
+        FlinkCluster::set_state(job, "CANCELED", now);
+        Ok(())
+    }
+    async fn exceptions(&self, at: &FlinkEndpoint, job_id: &str) -> Result<JobExceptions, FlinkError> {
+        let mut w = self.lock();
+        let cluster = w.rest(at)?;
+        let job = cluster.job(job_id).ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
+        decode(cluster.exceptions_json(job))
+    }
+    async fn dispose_savepoint(&self, at: &FlinkEndpoint, path: &str) -> Result<String, FlinkError> {
+        let mut w = self.lock();
+        w.rest(at)?;
+        w.storage.remove(path);
+        w.disposed.insert(path.to_string());
+        Ok(w.rng.hex(32))
+    }
+    async fn shutdown_cluster(&self, at: &FlinkEndpoint) -> Result<(), FlinkError> {
+        let mut w = self.lock();
+        w.rest(at)?;
+        w.clusters.remove(&(at.namespace.clone(), at.cluster_id.clone()));
+        Ok(())
+    }
+}

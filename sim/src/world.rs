@@ -1,0 +1,694 @@
+//! The simulated world: one virtual clock, one seeded random source, the fake API server,
+//! a deployment controller and kubelet, and a fake Flink per running JobManager. Faults are
+//! data the world consults; nothing here reads the wall clock or iterates a hash map.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};
+use crate::kube::{key_of, labels_match, Key, KubeStore, WatchEvent};
+use crate::scenario::{ClusterSettings, Fault, FaultKind};
+use flink_operator::ports::EventRecord;
+
+/// 2026-01-01T00:00:00Z: virtual time starts here, so timestamps look like real ones.
+pub const EPOCH_MS: i64 = 1_767_225_600_000;
+
+/// SplitMix64: small, fast, and the same sequence for the same seed everywhere.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn hex(&mut self, digits: usize) -> String {
+        let mut s = String::new();
+        while s.len() < digits {
+            s.push_str(&format!("{:016x}", self.next_u64()));
+        }
+        s.truncate(digits);
+        s
+    }
+}
+
+/// A fault in force, with what is left of it.
+#[derive(Debug, Clone)]
+pub struct ActiveFault {
+    pub fault: Fault,
+    pub until: Option<i64>,
+    pub remaining: Option<u32>,
+}
+
+/// Requests and writes, for benchmarks and API-economy checks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorldCounters {
+    pub kube_requests: u64,
+    pub kube_writes: u64,
+    pub flink_requests: u64,
+}
+
+/// A job as the world remembers it, after its cluster is gone too.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub owner: String,
+    pub job_id: String,
+    pub cluster: (String, String),
+    pub submitted_at: i64,
+    pub restored_from: RestoredFrom,
+    pub parallelism: i64,
+    pub last_state: String,
+}
+
+#[derive(Debug, Clone)]
+struct PodTimer {
+    /// When the container (re)starts, unless a fault holds it.
+    start_at: i64,
+}
+
+pub struct World {
+    pub now: i64,
+    pub rng: Rng,
+    pub settings: ClusterSettings,
+    pub kube: KubeStore,
+    /// Running Flink clusters by (namespace, name).
+    pub clusters: BTreeMap<(String, String), FlinkCluster>,
+    pod_timers: BTreeMap<Key, PodTimer>,
+    pub faults: Vec<ActiveFault>,
+    /// Savepoints and checkpoints that exist; disposed ones are removed.
+    pub storage: BTreeSet<String>,
+    pub disposed: BTreeSet<String>,
+    pub stale_view: Option<KubeStore>,
+    pub counters: WorldCounters,
+    /// Events the operator published, with their time.
+    pub events: Vec<(i64, EventRecord)>,
+    /// Fault and heal notes for the timeline: (time, resource, text, is_heal).
+    pub fault_log: Vec<(i64, String, String, bool)>,
+    pub jobs: Vec<JobRecord>,
+    /// Watch events not yet delivered to the operator.
+    pub watch_queue: Vec<WatchEvent>,
+}
+
+pub fn rfc3339(ms: i64) -> String {
+    // Days since the epoch to a civil date (Howard Hinnant's algorithm).
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+impl World {
+    pub fn new(seed: u64, settings: ClusterSettings) -> Self {
+        World {
+            now: EPOCH_MS,
+            rng: Rng::new(seed),
+            settings,
+            kube: KubeStore::default(),
+            clusters: BTreeMap::new(),
+            pod_timers: BTreeMap::new(),
+            faults: Vec::new(),
+            storage: BTreeSet::new(),
+            disposed: BTreeSet::new(),
+            stale_view: None,
+            counters: WorldCounters::default(),
+            events: Vec::new(),
+            fault_log: Vec::new(),
+            jobs: Vec::new(),
+            watch_queue: Vec::new(),
+        }
+    }
+
+    pub fn timing(&self) -> ClusterTiming {
+        ClusterTiming {
+            job_startup_ms: ms(self.settings.job_startup),
+            checkpoint_interval_ms: ms(self.settings.checkpoint_interval),
+            savepoint_duration_ms: ms(self.settings.savepoint_duration),
+        }
+    }
+
+    pub fn now_rfc3339(&self) -> String {
+        rfc3339(self.now)
+    }
+
+    // ---- faults ----
+
+    pub fn fault_active(&self, kind: FaultKind, target: Option<(&str, &str)>) -> bool {
+        self.faults.iter().any(|f| {
+            f.fault.kind == kind
+                && match (target, &f.fault.target) {
+                    (Some((ns, name)), Some(t)) => t.namespace == ns && t.name == name,
+                    _ => true,
+                }
+        })
+    }
+
+    /// Uses one count of a counted fault; true if one was in force.
+    pub fn consume_fault(&mut self, kind: FaultKind, target: Option<(&str, &str)>) -> bool {
+        let now = self.now;
+        let pos = self.faults.iter().position(|f| {
+            f.fault.kind == kind
+                && match (target, &f.fault.target) {
+                    (Some((ns, name)), Some(t)) => t.namespace == ns && t.name == name,
+                    _ => true,
+                }
+        });
+        let Some(pos) = pos else { return false };
+        if let Some(n) = self.faults[pos].remaining.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                let f = self.faults.remove(pos);
+                self.fault_log.push((now, "world".into(), format!("{} spent", f.fault.kind.name()), true));
+            }
+        }
+        true
+    }
+
+    fn image_blocked(&self, image: &str) -> bool {
+        self.faults.iter().any(|f| f.fault.kind == FaultKind::ImagePull && f.fault.image.as_deref() == Some(image))
+    }
+
+    fn crash_held(&self, ns: &str, cluster: &str) -> bool {
+        self.faults.iter().any(|f| {
+            f.fault.kind == FaultKind::JobManagerCrash
+                && f.fault.target.as_ref().map(|t| t.namespace == ns && t.name == cluster).unwrap_or(false)
+                && f.until.is_some()
+        })
+    }
+
+    /// A fault begins. Instant faults act now; lasting ones are consulted as the world runs.
+    pub fn inject(&mut self, fault: Fault) {
+        let now = self.now;
+        let until = fault.duration.map(|d| now + ms(d));
+        let target = fault.target.as_ref().map(|t| (t.namespace.clone(), t.name.clone()));
+        let label = target.as_ref().map(|(ns, n)| format!("{}/{ns}/{n}", fault.target.as_ref().unwrap().kind)).unwrap_or_else(|| "world".into());
+        self.fault_log.push((now, label, describe_fault(&fault), false));
+        match fault.kind {
+            FaultKind::JobManagerCrash => {
+                if let Some((ns, name)) = &target {
+                    self.crash_jobmanager(ns, name);
+                }
+                if until.is_none() {
+                    return;
+                }
+            }
+            FaultKind::TaskManagerLoss => {
+                if let Some((ns, name)) = &target {
+                    self.lose_taskmanagers(ns, name);
+                }
+                return;
+            }
+            FaultKind::JobFailure => {
+                if let Some((ns, name)) = &target {
+                    self.fail_job(ns, name, fault.terminal.unwrap_or(false));
+                }
+                return;
+            }
+            FaultKind::StaleReads => {
+                self.stale_view = Some(self.kube.clone());
+            }
+            FaultKind::OperatorRestart => return,
+            _ => {}
+        }
+        self.faults.push(ActiveFault { remaining: fault.count, until, fault });
+    }
+
+    /// `heal: all` or `heal: KIND`.
+    pub fn heal(&mut self, kind: Option<FaultKind>) {
+        let now = self.now;
+        let (healed, kept): (Vec<_>, Vec<_>) = self.faults.drain(..).partition(|f| kind.map(|k| f.fault.kind == k).unwrap_or(true));
+        self.faults = kept;
+        for f in healed {
+            self.end_fault(&f);
+        }
+        self.fault_log.push((now, "world".into(), kind.map(|k| k.name().to_string()).unwrap_or_else(|| "all".into()), true));
+    }
+
+    fn end_fault(&mut self, f: &ActiveFault) {
+        if f.fault.kind == FaultKind::StaleReads {
+            self.stale_view = None;
+        }
+        if matches!(f.fault.kind, FaultKind::JobManagerCrash | FaultKind::ImagePull) {
+            // Held containers restart on the kubelet's next try.
+            let start = self.now + ms(self.settings.pod_startup);
+            for timer in self.pod_timers.values_mut() {
+                timer.start_at = timer.start_at.min(start);
+            }
+        }
+    }
+
+    fn expire_faults(&mut self) {
+        let now = self.now;
+        let (expired, kept): (Vec<_>, Vec<_>) = self.faults.drain(..).partition(|f| f.until.map(|u| u <= now).unwrap_or(false));
+        self.faults = kept;
+        for f in expired {
+            self.fault_log.push((now, "world".into(), format!("{} ended", f.fault.kind.name()), true));
+            self.end_fault(&f);
+        }
+    }
+
+    fn crash_jobmanager(&mut self, ns: &str, name: &str) {
+        let pods: Vec<Key> = self.kube.list("Pod", ns).into_iter().filter(|p| labels_match(p, &format!("app={name},component=jobmanager"))).map(|p| key_of("Pod", ns, p["metadata"]["name"].as_str().unwrap_or_default())).collect();
+        let restart_at = self.now + ms(self.settings.pod_startup);
+        for key in pods {
+            self.set_pod_waiting(&key, "CrashLoopBackOff", "back-off restarting failed container flink-main-container");
+            self.pod_timers.insert(key, PodTimer { start_at: restart_at });
+        }
+        self.stop_cluster(ns, name);
+    }
+
+    fn lose_taskmanagers(&mut self, ns: &str, name: &str) {
+        let now = self.now;
+        let recover = ms(self.settings.pod_startup) + ms(self.settings.job_startup);
+        if let Some(c) = self.clusters.get_mut(&(ns.to_string(), name.to_string())) {
+            let checkpointing = c.checkpointing();
+            for job in c.jobs.iter_mut().filter(|j| !crate::flink::is_terminal(&j.state)) {
+                job.exceptions.push((now, "org.apache.flink.runtime.jobmaster.JobMasterException: TaskManager with id tm-1 is no longer reachable.".into()));
+                if checkpointing {
+                    FlinkCluster::set_state(job, "RESTARTING", now);
+                    job.next_transition = Some((now + recover, "RUNNING"));
+                } else {
+                    FlinkCluster::set_state(job, "FAILING", now);
+                    job.next_transition = Some((now + 1000, "FAILED"));
+                }
+                job.next_checkpoint = None;
+            }
+        }
+    }
+
+    fn fail_job(&mut self, ns: &str, name: &str, terminal: bool) {
+        let now = self.now;
+        let startup = ms(self.settings.job_startup);
+        if let Some(c) = self.clusters.get_mut(&(ns.to_string(), name.to_string())) {
+            for job in c.jobs.iter_mut().filter(|j| !crate::flink::is_terminal(&j.state)) {
+                job.exceptions.push((now, "java.lang.RuntimeException: simulated job failure".into()));
+                job.next_checkpoint = None;
+                if terminal {
+                    FlinkCluster::set_state(job, "FAILING", now);
+                    job.next_transition = Some((now + 1000, "FAILED"));
+                } else {
+                    FlinkCluster::set_state(job, "RESTARTING", now);
+                    job.next_transition = Some((now + startup, "RUNNING"));
+                }
+            }
+        }
+    }
+
+    // ---- the deployment controller and kubelet ----
+
+    fn set_pod_waiting(&mut self, key: &Key, reason: &str, message: &str) {
+        if let Some(pod) = self.kube.get(key) {
+            let mut status = pod["status"].clone();
+            status["phase"] = json!("Pending");
+            status["conditions"] = json!([{"type": "Ready", "status": "False"}]);
+            status["containerStatuses"] = json!([{"name": "flink-main-container", "ready": false, "restartCount": 0,
+                "image": pod["spec"]["containers"][0]["image"], "imageID": "",
+                "state": {"waiting": {"reason": reason, "message": message}}}]);
+            self.kube.set_status(key, status);
+        }
+    }
+
+    fn set_pod_running(&mut self, key: &Key) {
+        if let Some(pod) = self.kube.get(key) {
+            let status = json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "flink-main-container", "ready": true, "restartCount": 0,
+                    "image": pod["spec"]["containers"][0]["image"], "imageID": "",
+                    "state": {"running": {"startedAt": rfc3339(self.now)}}}]});
+            self.kube.set_status(key, status);
+        }
+    }
+
+    fn pod_ready(pod: &Value) -> bool {
+        pod["status"]["phase"] == "Running"
+    }
+
+    fn reconcile_deployments(&mut self) {
+        let deployments: Vec<Value> = self.kube.list_all("Deployment").into_iter().cloned().collect();
+        for d in deployments {
+            let ns = d["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+            let name = d["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let uid = d["metadata"]["uid"].clone();
+            let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+            let pods: Vec<Value> = self.kube.list("Pod", &ns).into_iter().filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid).cloned().collect();
+            // A changed pod template replaces the pods (the Recreate strategy).
+            let template_hash = format!("{:x}", fnv(&d["spec"]["template"].to_string()));
+            for p in &pods {
+                if p["metadata"]["labels"]["pod-template-hash"] != json!(template_hash) {
+                    let key = key_of("Pod", &ns, p["metadata"]["name"].as_str().unwrap_or_default());
+                    let _ = self.kube.delete(&key, &rfc3339(self.now));
+                    self.pod_timers.remove(&key);
+                }
+            }
+            let current: Vec<Value> = self.kube.list("Pod", &ns).into_iter().filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid).cloned().collect();
+            for _ in current.len() as i64..replicas {
+                let pod_name = format!("{name}-{}-{}", &template_hash[..template_hash.len().min(8)], self.rng.hex(5));
+                let mut labels = d["spec"]["template"]["metadata"]["labels"].clone();
+                if !labels.is_object() {
+                    labels = json!({});
+                }
+                labels["pod-template-hash"] = json!(template_hash);
+                let pod = json!({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": uid, "controller": true}]},
+                    "spec": d["spec"]["template"]["spec"].clone(),
+                    "status": {"phase": "Pending"}});
+                if self.kube.create(pod, &rfc3339(self.now)).is_ok() {
+                    self.pod_timers.insert(key_of("Pod", &ns, &pod_name), PodTimer { start_at: self.now + ms(self.settings.pod_startup) });
+                }
+            }
+            let extra: Vec<Value> = self.kube.list("Pod", &ns).into_iter().filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid).skip(replicas.max(0) as usize).cloned().collect();
+            for p in extra {
+                let key = key_of("Pod", &ns, p["metadata"]["name"].as_str().unwrap_or_default());
+                let _ = self.kube.delete(&key, &rfc3339(self.now));
+                self.pod_timers.remove(&key);
+            }
+        }
+        // Forget timers of pods that are gone.
+        let kube = &self.kube;
+        self.pod_timers.retain(|k, _| kube.get(k).is_some());
+    }
+
+    fn run_kubelet(&mut self) {
+        let due: Vec<Key> = self.pod_timers.iter().filter(|(_, t)| t.start_at <= self.now).map(|(k, _)| k.clone()).collect();
+        for key in due {
+            let Some(pod) = self.kube.get(&key).cloned() else { continue };
+            let image = pod["spec"]["containers"][0]["image"].as_str().unwrap_or_default().to_string();
+            let cluster = pod["metadata"]["labels"]["app"].as_str().unwrap_or_default().to_string();
+            if self.image_blocked(&image) {
+                self.set_pod_waiting(&key, "ErrImagePull", &format!("failed to pull image \"{image}\": not found"));
+                // Retried while the fault lasts; the heal brings the retry forward.
+                self.pod_timers.insert(key, PodTimer { start_at: i64::MAX });
+                continue;
+            }
+            if self.crash_held(&key.1, &cluster) && pod["metadata"]["labels"]["component"] == "jobmanager" {
+                self.set_pod_waiting(&key, "CrashLoopBackOff", "back-off restarting failed container flink-main-container");
+                self.pod_timers.insert(key, PodTimer { start_at: i64::MAX });
+                continue;
+            }
+            self.set_pod_running(&key);
+            self.pod_timers.remove(&key);
+        }
+        // Deployment status follows its pods.
+        let deployments: Vec<Value> = self.kube.list_all("Deployment").into_iter().cloned().collect();
+        for d in deployments {
+            let ns = d["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+            let uid = d["metadata"]["uid"].clone();
+            let pods: Vec<&Value> = self.kube.list("Pod", &ns).into_iter().filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid).collect();
+            let ready = pods.iter().filter(|p| Self::pod_ready(p)).count() as i64;
+            let status = json!({"replicas": pods.len(), "readyReplicas": ready, "availableReplicas": ready,
+                                "observedGeneration": d["metadata"]["generation"]});
+            let key = key_of("Deployment", &ns, d["metadata"]["name"].as_str().unwrap_or_default());
+            self.kube.set_status(&key, status);
+        }
+    }
+
+    // ---- Flink clusters ----
+
+    /// A cluster runs exactly while one of its JobManager pods is ready.
+    fn sync_clusters(&mut self) {
+        let mut should_run: BTreeSet<(String, String)> = BTreeSet::new();
+        for p in self.kube.list_all("Pod") {
+            if Self::pod_ready(p) && p["metadata"]["labels"]["component"] == "jobmanager" {
+                let ns = p["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+                let app = p["metadata"]["labels"]["app"].as_str().unwrap_or_default().to_string();
+                should_run.insert((ns, app));
+            }
+        }
+        let running: Vec<(String, String)> = self.clusters.keys().cloned().collect();
+        for key in running {
+            if !should_run.contains(&key) {
+                self.stop_cluster(&key.0, &key.1);
+            }
+        }
+        for key in should_run {
+            if !self.clusters.contains_key(&key) {
+                self.start_cluster(&key.0, &key.1);
+            }
+        }
+    }
+
+    fn stop_cluster(&mut self, ns: &str, name: &str) {
+        if let Some(c) = self.clusters.remove(&(ns.to_string(), name.to_string())) {
+            for job in c.jobs {
+                if let Some(r) = self.jobs.iter_mut().rev().find(|r| r.job_id == job.id && r.cluster == (ns.to_string(), name.to_string())) {
+                    r.last_state = if crate::flink::is_terminal(&job.state) { job.state.clone() } else { "GONE".into() };
+                }
+            }
+        }
+    }
+
+    fn read_config(&self, ns: &str, name: &str) -> BTreeMap<String, String> {
+        let cm = self.kube.get(&key_of("ConfigMap", ns, &format!("flink-config-{name}")));
+        let text = cm.and_then(|c| c["data"]["config.yaml"].as_str()).unwrap_or_default();
+        text.lines().filter_map(|l| l.split_once(": ")).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn ha_config_map_key(ns: &str, name: &str) -> Key {
+        key_of("ConfigMap", ns, &format!("{name}-cluster-config-map"))
+    }
+
+    fn start_cluster(&mut self, ns: &str, name: &str) {
+        let config = self.read_config(ns, name);
+        let version = config.get("kubernetes.container.image.ref").and_then(|i| i.split(':').nth(1)).map(|v| format!("{v}.0")).unwrap_or_else(|| "2.3.0".into());
+        let slots = config.get("taskmanager.numberOfTaskSlots").and_then(|v| v.parse().ok()).unwrap_or(1i64).max(1);
+        let mut cluster = FlinkCluster {
+            namespace: ns.into(),
+            name: name.into(),
+            flink_version: version,
+            jobs: Vec::new(),
+            operations: BTreeMap::new(),
+            jars: BTreeMap::new(),
+            taskmanagers: 0,
+            slots_per_tm: slots,
+            config: config.clone(),
+        };
+        if config.get("execution.target").map(String::as_str) == Some("kubernetes-application") {
+            let job_id = config.get("$internal.pipeline.job-id").cloned().unwrap_or_else(|| self.rng.hex(32));
+            let parallelism = config.get("parallelism.default").and_then(|v| v.parse().ok()).unwrap_or(1i64);
+            cluster.taskmanagers = (parallelism + slots - 1) / slots;
+            let ha_restore = if cluster.ha_enabled() {
+                self.kube.get(&Self::ha_config_map_key(ns, name)).and_then(|cm| cm["data"][format!("checkpointID-{job_id}")].as_str().map(str::to_string))
+            } else {
+                None
+            };
+            let restored = match (ha_restore, config.get("execution.savepoint.path")) {
+                (Some(path), _) => RestoredFrom::Checkpoint(path),
+                (None, Some(path)) if path.contains("/chk-") => RestoredFrom::Checkpoint(path.clone()),
+                (None, Some(path)) => RestoredFrom::Savepoint(path.clone()),
+                (None, None) => RestoredFrom::None,
+            };
+            let job_name = config.get("$internal.application.main").map(|c| c.rsplit('.').next().unwrap_or(c).to_string())
+                .or_else(|| config.get("pipeline.jars").map(|j| j.rsplit('/').next().unwrap_or(j).trim_end_matches(".jar").to_string()))
+                .unwrap_or_else(|| "job".into());
+            let timing = self.timing();
+            let owner = format!("FlinkDeployment/{ns}/{name}");
+            let lost = restored.path().map(|p| self.disposed.contains(p)).unwrap_or(false);
+            cluster.submit(job_id.clone(), job_name, parallelism, restored.clone(), owner.clone(), self.now, &timing);
+            if lost {
+                // Real Flink fails the job when the state to restore is gone.
+                let job = cluster.jobs.last_mut().unwrap();
+                job.exceptions.push((self.now, "java.io.FileNotFoundException: Cannot find checkpoint or savepoint file/directory".into()));
+                FlinkCluster::set_state(job, "FAILED", self.now);
+            }
+            self.jobs.push(JobRecord { owner, job_id, cluster: (ns.into(), name.into()), submitted_at: self.now, restored_from: restored, parallelism, last_state: "INITIALIZING".into() });
+        } else {
+            cluster.taskmanagers = 1;
+        }
+        self.clusters.insert((ns.into(), name.into()), cluster);
+    }
+
+    fn run_clusters(&mut self) {
+        let now = self.now;
+        let timing = self.timing();
+        let keys: Vec<(String, String)> = self.clusters.keys().cloned().collect();
+        for key in keys {
+            let mut cluster = self.clusters.remove(&key).unwrap();
+            // Job state changes that are due.
+            let ha = cluster.ha_enabled();
+            let checkpoint_dir = cluster.config.get("state.checkpoints.dir").cloned();
+            for job in cluster.jobs.iter_mut() {
+                if let Some((at, next)) = job.next_transition {
+                    if at <= now {
+                        job.next_transition = None;
+                        if next == "RUNNING" && job.state == "INITIALIZING" {
+                            FlinkCluster::set_state(job, "CREATED", now);
+                        }
+                        FlinkCluster::set_state(job, next, now);
+                        if next == "RUNNING" && checkpoint_dir.is_some() {
+                            job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
+                        }
+                    }
+                }
+                if let Some(at) = job.next_checkpoint {
+                    if at <= now && job.state == "RUNNING" {
+                        let id = job.checkpoints.last().map(|c| c.id).unwrap_or(0) + 1;
+                        let dir = checkpoint_dir.clone().unwrap_or_default();
+                        let path = format!("{}/{}/chk-{id}", dir.trim_end_matches('/'), job.id);
+                        job.checkpoints.push(crate::flink::CompletedCheckpoint { id, path: path.clone(), at: now });
+                        // Flink keeps only the newest retained checkpoints (num-retained = 1).
+                        if job.checkpoints.len() > 1 {
+                            let old = job.checkpoints.remove(0);
+                            self.storage.remove(&old.path);
+                        }
+                        self.storage.insert(path.clone());
+                        job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
+                        if ha {
+                            let ha_key = Self::ha_config_map_key(&key.0, &key.1);
+                            let entry = format!("checkpointID-{}", job.id);
+                            let mut cm = self.kube.get(&ha_key).cloned().unwrap_or_else(|| json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                "metadata": {"name": ha_key.2, "namespace": key.0, "labels": {"app": key.1, "configmap-type": "high-availability", "type": "flink-native-kubernetes"}},
+                                "data": {}}));
+                            cm["data"][entry] = json!(path);
+                            if self.kube.get(&ha_key).is_some() {
+                                let _ = self.kube.update(cm, None);
+                            } else {
+                                let _ = self.kube.create(cm, &rfc3339(now));
+                            }
+                        }
+                    }
+                }
+            }
+            // Savepoints and checkpoints that finish now.
+            let due: Vec<String> = cluster.operations.iter().filter(|(_, o)| o.result.is_none() && o.done_at <= now).map(|(k, _)| k.clone()).collect();
+            for trigger in due {
+                let op = cluster.operations.get(&trigger).cloned().unwrap();
+                let running = cluster.job(&op.job_id).map(|j| j.state == "RUNNING").unwrap_or(false);
+                let fail = !op.checkpoint && self.consume_fault(FaultKind::SavepointFailure, Some((&key.0, &key.1)));
+                let result = if !running {
+                    Err("java.lang.IllegalStateException: the job is not running".to_string())
+                } else if fail {
+                    Err("org.apache.flink.runtime.checkpoint.CheckpointException: Checkpoint was declined (simulated savepoint failure)".to_string())
+                } else if op.checkpoint {
+                    let job = cluster.job_mut(&op.job_id).unwrap();
+                    let id = job.checkpoints.last().map(|c| c.id).unwrap_or(0) + 1;
+                    let dir = cluster.config.get("state.checkpoints.dir").cloned().unwrap_or_else(|| "file:///checkpoints".into());
+                    let job = cluster.job_mut(&op.job_id).unwrap();
+                    let path = format!("{}/{}/chk-{id}", dir.trim_end_matches('/'), job.id);
+                    job.checkpoints.push(crate::flink::CompletedCheckpoint { id, path: path.clone(), at: now });
+                    self.storage.insert(path.clone());
+                    Ok(path)
+                } else {
+                    match op.directory.clone() {
+                        None => Err("java.lang.IllegalStateException: No savepoint directory configured (state.savepoints.dir)".into()),
+                        Some(dir) => {
+                            let path = format!("{}/savepoint-{}-{}", dir.trim_end_matches('/'), &op.job_id[..6.min(op.job_id.len())], self.rng.hex(12));
+                            self.storage.insert(path.clone());
+                            Ok(path)
+                        }
+                    }
+                };
+                if op.stop && result.is_ok() {
+                    if let Some(job) = cluster.job_mut(&op.job_id) {
+                        FlinkCluster::set_state(job, "FINISHED", now);
+                    }
+                }
+                cluster.operations.get_mut(&trigger).unwrap().result = Some(result);
+            }
+            for job in &cluster.jobs {
+                if let Some(r) = self.jobs.iter_mut().rev().find(|r| r.job_id == job.id && r.cluster == key) {
+                    r.last_state = job.state.clone();
+                }
+            }
+            self.clusters.insert(key, cluster);
+        }
+    }
+
+    /// Moves the world forward to `self.now`: faults expire, controllers act, jobs progress.
+    pub fn tick(&mut self) {
+        self.expire_faults();
+        // A few rounds let a change ripple through (Deployment → pod → cluster) in one instant.
+        for _ in 0..3 {
+            self.reconcile_deployments();
+            self.run_kubelet();
+            self.sync_clusters();
+            self.run_clusters();
+        }
+        let mut events = std::mem::take(&mut self.kube.pending_watch);
+        self.watch_queue.append(&mut events);
+    }
+
+    /// The next moment anything in the world changes by itself.
+    pub fn next_wake(&self) -> Option<i64> {
+        let timers = self.pod_timers.values().map(|t| t.start_at).filter(|t| *t != i64::MAX);
+        let clusters = self.clusters.values().filter_map(|c| c.next_wake());
+        let faults = self.faults.iter().filter_map(|f| f.until);
+        timers.chain(clusters).chain(faults).min()
+    }
+
+    /// The newest job the world started for a resource (`Kind/ns/name`).
+    pub fn newest_job(&self, owner: &str) -> Option<&JobRecord> {
+        self.jobs.iter().filter(|r| r.owner == owner).max_by_key(|r| r.submitted_at)
+    }
+
+    /// Jobs of a resource that run right now, on any cluster.
+    pub fn running_instances(&self, owner: &str) -> usize {
+        self.clusters.values().flat_map(|c| c.jobs.iter()).filter(|j| j.owner == owner && j.state == "RUNNING").count()
+    }
+}
+
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// The fault as the timeline shows it.
+pub fn describe_fault(f: &Fault) -> String {
+    let mut parts = vec![f.kind.name().to_string()];
+    if let Some(t) = &f.target {
+        parts.push(format!("target={}/{}/{}", t.kind, t.namespace, t.name));
+    }
+    if let Some(i) = &f.image {
+        parts.push(format!("image={i}"));
+    }
+    if let Some(d) = f.duration {
+        parts.push(format!("for={}", flink_operator::duration::format_duration(d)));
+    }
+    if let Some(c) = f.count {
+        parts.push(format!("count={c}"));
+    }
+    if let Some(t) = f.terminal {
+        parts.push(format!("terminal={t}"));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rng_is_seeded() {
+        assert_eq!(Rng::new(7).hex(32), Rng::new(7).hex(32));
+        assert_ne!(Rng::new(7).hex(32), Rng::new(8).hex(32));
+    }
+
+    #[test]
+    fn rfc3339_of_the_epoch_start() {
+        assert_eq!(rfc3339(EPOCH_MS), "2026-01-01T00:00:00Z");
+        assert_eq!(rfc3339(EPOCH_MS + 90_061_000), "2026-01-02T01:01:01Z");
+    }
+}

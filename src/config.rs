@@ -1,0 +1,220 @@
+//! Operator configuration: upstream key names and defaults, in one place. Values come from
+//! the operator's own configuration, overridden per resource by `spec.flinkConfiguration`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::duration::parse_duration;
+
+pub const RECONCILE_INTERVAL: &str = "kubernetes.operator.reconcile.interval";
+pub const PROGRESS_CHECK_INTERVAL: &str = "kubernetes.operator.observer.progress-check.interval";
+pub const REST_READY_DELAY: &str = "kubernetes.operator.observer.rest-ready.delay";
+pub const ROLLBACK_ENABLED: &str = "kubernetes.operator.deployment.rollback.enabled";
+pub const READINESS_TIMEOUT: &str = "kubernetes.operator.deployment.readiness.timeout";
+pub const JOB_RESTART_FAILED: &str = "kubernetes.operator.job.restart.failed";
+pub const JM_DEPLOYMENT_RECOVERY: &str = "kubernetes.operator.jm-deployment-recovery.enabled";
+pub const PERIODIC_SAVEPOINT_INTERVAL: &str = "kubernetes.operator.periodic.savepoint.interval";
+pub const PERIODIC_CHECKPOINT_INTERVAL: &str = "kubernetes.operator.periodic.checkpoint.interval";
+pub const SAVEPOINT_FORMAT_TYPE: &str = "kubernetes.operator.savepoint.format.type";
+pub const CHECKPOINT_TYPE: &str = "kubernetes.operator.checkpoint.type";
+pub const SAVEPOINT_TRIGGER_GRACE_PERIOD: &str =
+    "kubernetes.operator.savepoint.trigger.grace-period";
+pub const SAVEPOINT_CLEANUP_ENABLED: &str = "kubernetes.operator.savepoint.cleanup.enabled";
+pub const SAVEPOINT_HISTORY_MAX_COUNT: &str = "kubernetes.operator.savepoint.history.max.count";
+pub const SAVEPOINT_HISTORY_MAX_AGE: &str = "kubernetes.operator.savepoint.history.max.age";
+pub const SAVEPOINT_ON_DELETION: &str = "kubernetes.operator.job.savepoint-on-deletion";
+pub const DRAIN_ON_SAVEPOINT_DELETION: &str = "kubernetes.operator.job.drain-on-savepoint-deletion";
+pub const LAST_STATE_FALLBACK: &str = "kubernetes.operator.job.upgrade.last-state-fallback.enabled";
+pub const RETRY_INITIAL_INTERVAL: &str = "kubernetes.operator.retry.initial.interval";
+pub const RETRY_INTERVAL_MULTIPLIER: &str = "kubernetes.operator.retry.interval.multiplier";
+pub const RETRY_MAX_ATTEMPTS: &str = "kubernetes.operator.retry.max.attempts";
+pub const BLOCK_ON_SESSION_JOBS: &str =
+    "kubernetes.operator.session.deletion.block-on-session-jobs";
+pub const SNAPSHOT_RESOURCE_ENABLED: &str = "kubernetes.operator.snapshot.resource.enabled";
+
+/// Flink's own keys the operator reads.
+pub const CHECKPOINTS_DIR: &str = "state.checkpoints.dir";
+pub const SAVEPOINTS_DIR: &str = "state.savepoints.dir";
+pub const HA_TYPE: &str = "high-availability.type";
+pub const HA_TYPE_LEGACY: &str = "high-availability";
+pub const REST_PORT: &str = "rest.port";
+pub const SAVEPOINT_PATH: &str = "execution.savepoint.path";
+pub const JOB_ID: &str = "$internal.pipeline.job-id";
+
+/// The effective configuration of one resource: operator defaults, then its own
+/// `flinkConfiguration` on top.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EffectiveConfig {
+    values: BTreeMap<String, String>,
+}
+
+impl EffectiveConfig {
+    pub fn new(operator: &BTreeMap<String, String>, resource: &BTreeMap<String, String>) -> Self {
+        let mut values = operator.clone();
+        values.extend(resource.iter().map(|(k, v)| (k.clone(), v.clone())));
+        EffectiveConfig { values }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn values(&self) -> &BTreeMap<String, String> {
+        &self.values
+    }
+
+    fn bool(&self, key: &str, default: bool) -> bool {
+        self.get(key)
+            .map(|v| v.eq_ignore_ascii_case("true"))
+            .unwrap_or(default)
+    }
+
+    fn duration(&self, key: &str, default: Duration) -> Duration {
+        self.get(key)
+            .and_then(|v| parse_duration(v).ok())
+            .unwrap_or(default)
+    }
+
+    pub fn reconcile_interval(&self) -> Duration {
+        self.duration(RECONCILE_INTERVAL, Duration::from_secs(60))
+    }
+    pub fn progress_check_interval(&self) -> Duration {
+        self.duration(PROGRESS_CHECK_INTERVAL, Duration::from_secs(10))
+    }
+    pub fn rest_ready_delay(&self) -> Duration {
+        self.duration(REST_READY_DELAY, Duration::from_secs(10))
+    }
+    pub fn rollback_enabled(&self) -> bool {
+        self.bool(ROLLBACK_ENABLED, false)
+    }
+    pub fn readiness_timeout(&self) -> Duration {
+        self.duration(READINESS_TIMEOUT, Duration::from_secs(300))
+    }
+    pub fn restart_failed_jobs(&self) -> bool {
+        self.bool(JOB_RESTART_FAILED, false)
+    }
+    pub fn jm_deployment_recovery(&self) -> bool {
+        self.bool(JM_DEPLOYMENT_RECOVERY, true)
+    }
+    /// Off when unset, empty or zero. (Cron expressions are not supported yet.)
+    pub fn periodic_savepoint_interval(&self) -> Option<Duration> {
+        self.get(PERIODIC_SAVEPOINT_INTERVAL)
+            .and_then(|v| parse_duration(v).ok())
+            .filter(|d| !d.is_zero())
+    }
+    pub fn periodic_checkpoint_interval(&self) -> Option<Duration> {
+        self.get(PERIODIC_CHECKPOINT_INTERVAL)
+            .and_then(|v| parse_duration(v).ok())
+            .filter(|d| !d.is_zero())
+    }
+    pub fn savepoint_format_type(&self) -> String {
+        self.get(SAVEPOINT_FORMAT_TYPE)
+            .unwrap_or("CANONICAL")
+            .to_ascii_uppercase()
+    }
+    pub fn checkpoint_type(&self) -> String {
+        self.get(CHECKPOINT_TYPE).unwrap_or("FULL").to_ascii_uppercase()
+    }
+    pub fn savepoint_trigger_grace_period(&self) -> Duration {
+        self.duration(SAVEPOINT_TRIGGER_GRACE_PERIOD, Duration::from_secs(60))
+    }
+    pub fn savepoint_cleanup_enabled(&self) -> bool {
+        self.bool(SAVEPOINT_CLEANUP_ENABLED, true)
+    }
+    pub fn savepoint_history_max_count(&self) -> usize {
+        self.get(SAVEPOINT_HISTORY_MAX_COUNT)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10)
+    }
+    pub fn savepoint_history_max_age(&self) -> Duration {
+        self.duration(SAVEPOINT_HISTORY_MAX_AGE, Duration::from_secs(24 * 3600))
+    }
+    pub fn savepoint_on_deletion(&self) -> bool {
+        self.bool(SAVEPOINT_ON_DELETION, false)
+    }
+    pub fn drain_on_savepoint_deletion(&self) -> bool {
+        self.bool(DRAIN_ON_SAVEPOINT_DELETION, false)
+    }
+    pub fn last_state_fallback(&self) -> bool {
+        self.bool(LAST_STATE_FALLBACK, true)
+    }
+    pub fn block_on_session_jobs(&self) -> bool {
+        self.bool(BLOCK_ON_SESSION_JOBS, true)
+    }
+    pub fn retry_initial_interval(&self) -> Duration {
+        self.duration(RETRY_INITIAL_INTERVAL, Duration::from_secs(5))
+    }
+    pub fn retry_interval_multiplier(&self) -> f64 {
+        self.get(RETRY_INTERVAL_MULTIPLIER)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1.5)
+    }
+    pub fn retry_max_attempts(&self) -> u32 {
+        self.get(RETRY_MAX_ATTEMPTS)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(15)
+    }
+    pub fn checkpoints_dir(&self) -> Option<&str> {
+        self.get(CHECKPOINTS_DIR)
+    }
+    pub fn savepoints_dir(&self) -> Option<&str> {
+        self.get(SAVEPOINTS_DIR)
+    }
+    /// Kubernetes or ZooKeeper HA (the new and the legacy key).
+    pub fn ha_enabled(&self) -> bool {
+        let v = self
+            .get(HA_TYPE)
+            .or_else(|| self.get(HA_TYPE_LEGACY))
+            .unwrap_or("none");
+        !v.eq_ignore_ascii_case("none")
+    }
+    pub fn rest_port(&self) -> u16 {
+        self.get(REST_PORT)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8081)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn resource_overrides_operator_defaults() {
+        let c = EffectiveConfig::new(
+            &conf(&[(READINESS_TIMEOUT, "1min"), (ROLLBACK_ENABLED, "false")]),
+            &conf(&[(ROLLBACK_ENABLED, "true")]),
+        );
+        assert!(c.rollback_enabled());
+        assert_eq!(c.readiness_timeout(), Duration::from_secs(60));
+        assert_eq!(c.reconcile_interval(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn upstream_defaults() {
+        let c = EffectiveConfig::default();
+        assert_eq!(c.readiness_timeout(), Duration::from_secs(300));
+        assert_eq!(c.progress_check_interval(), Duration::from_secs(10));
+        assert!(!c.rollback_enabled());
+        assert!(c.jm_deployment_recovery());
+        assert!(!c.ha_enabled());
+        assert_eq!(c.periodic_savepoint_interval(), None);
+        assert_eq!(c.savepoint_history_max_count(), 10);
+        assert_eq!(c.rest_port(), 8081);
+    }
+
+    #[test]
+    fn ha_from_new_or_legacy_key() {
+        assert!(EffectiveConfig::new(&conf(&[]), &conf(&[(HA_TYPE, "kubernetes")])).ha_enabled());
+        assert!(EffectiveConfig::new(&conf(&[]), &conf(&[(HA_TYPE_LEGACY, "KUBERNETES")]))
+            .ha_enabled());
+        assert!(!EffectiveConfig::new(&conf(&[]), &conf(&[(HA_TYPE, "NONE")])).ha_enabled());
+    }
+}

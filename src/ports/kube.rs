@@ -1,0 +1,113 @@
+//! The Kubernetes side: the Flink custom resources with their status, and the objects that
+//! make up a Flink cluster (Deployments, Services, ConfigMaps, Pods) plus Events.
+
+use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+
+use crate::crd::{FlinkDeployment, FlinkSessionJob};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum KubeError {
+    /// The object does not exist (any more).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A write based on a stale resourceVersion (HTTP 409).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else the API server answered, or failing to reach it.
+    #[error("kubernetes API error: {0}")]
+    Api(String),
+}
+
+/// Normal or Warning, as Kubernetes Events have it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// An Event about one of our custom resources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: Option<String>,
+    pub event_type: EventType,
+    /// Upstream reasons: Submit, SpecChanged, Suspended, Rollback, JobStatusChanged, ...
+    pub reason: String,
+    pub message: String,
+    /// Upstream's component label: Operator, JobManagerDeployment, Job, Snapshot.
+    pub component: String,
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait KubeApi: Send + Sync {
+    async fn get_flink_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<FlinkDeployment>, KubeError>;
+    /// Replaces the status subresource; 409 if `metadata.resourceVersion` is stale.
+    async fn update_flink_deployment_status(
+        &self,
+        resource: &FlinkDeployment,
+    ) -> Result<FlinkDeployment, KubeError>;
+    /// Sets `metadata.finalizers`; 409 if `metadata.resourceVersion` is stale.
+    async fn set_flink_deployment_finalizers(
+        &self,
+        resource: &FlinkDeployment,
+        finalizers: Vec<String>,
+    ) -> Result<FlinkDeployment, KubeError>;
+
+    async fn get_session_job(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<FlinkSessionJob>, KubeError>;
+    async fn list_session_jobs(&self, namespace: &str) -> Result<Vec<FlinkSessionJob>, KubeError>;
+    async fn update_session_job_status(
+        &self,
+        resource: &FlinkSessionJob,
+    ) -> Result<FlinkSessionJob, KubeError>;
+    async fn set_session_job_finalizers(
+        &self,
+        resource: &FlinkSessionJob,
+        finalizers: Vec<String>,
+    ) -> Result<FlinkSessionJob, KubeError>;
+
+    async fn get_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Deployment>, KubeError>;
+    /// Creates the Deployment, or replaces its spec, labels and annotations.
+    async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError>;
+    /// Deletes it (and, by garbage collection, its pods); absent is not an error.
+    async fn delete_deployment(&self, namespace: &str, name: &str) -> Result<(), KubeError>;
+    async fn apply_service(&self, service: &Service) -> Result<(), KubeError>;
+    async fn delete_service(&self, namespace: &str, name: &str) -> Result<(), KubeError>;
+    async fn apply_config_map(&self, config_map: &ConfigMap) -> Result<(), KubeError>;
+    /// ConfigMaps matching a label selector (`a=b,c=d`), sorted by name.
+    async fn list_config_maps(
+        &self,
+        namespace: &str,
+        label_selector: &str,
+    ) -> Result<Vec<ConfigMap>, KubeError>;
+    async fn delete_config_map(&self, namespace: &str, name: &str) -> Result<(), KubeError>;
+    /// Pods matching a label selector (`a=b,c=d`), sorted by name.
+    async fn list_pods(&self, namespace: &str, label_selector: &str)
+        -> Result<Vec<Pod>, KubeError>;
+    async fn publish_event(&self, event: &EventRecord) -> Result<(), KubeError>;
+}

@@ -1,0 +1,184 @@
+//! What kind of change separates two specs, by upstream's rules: nonces, the upgrade mode and
+//! operator settings need no restart (IGNORE); a new `savepointRedeployNonce` redeploys from
+//! `initialSavepointPath` (SAVEPOINT_REDEPLOY); anything else is an UPGRADE.
+
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DiffType {
+    Ignore,
+    Upgrade,
+    SavepointRedeploy,
+}
+
+/// Job fields whose change never restarts the job.
+const IGNORED_JOB_FIELDS: [&str; 6] = [
+    "savepointTriggerNonce",
+    "initialSavepointPath",
+    "checkpointTriggerNonce",
+    "upgradeMode",
+    "allowNonRestoredState",
+    "autoscalerResetNonce",
+];
+
+/// Configuration prefixes whose change never restarts the job.
+const IGNORED_CONFIG_PREFIXES: [&str; 3] = ["job.autoscaler", "parallelism.default", "kubernetes.operator"];
+
+/// The largest change from `old` to `new`, with the changed paths for the SpecChanged event.
+pub fn diff<S: Serialize>(old: &S, new: &S) -> (DiffType, Vec<String>) {
+    let old = serde_json::to_value(old).unwrap_or(Value::Null);
+    let new = serde_json::to_value(new).unwrap_or(Value::Null);
+    let mut changes = Vec::new();
+    let mut worst = DiffType::Ignore;
+    let keys = keys_of(&old, &new);
+    for key in keys {
+        let (a, b) = (old.get(&key), new.get(&key));
+        if a == b {
+            continue;
+        }
+        let kind = match key.as_str() {
+            "job" => diff_job(a, b, &mut changes),
+            "flinkConfiguration" => diff_config(a, b, &mut changes),
+            // A nonce removed is not a request to restart.
+            "restartNonce" if b.is_none() => DiffType::Ignore,
+            _ => {
+                changes.push(key.clone());
+                DiffType::Upgrade
+            }
+        };
+        worst = worst.max(kind);
+    }
+    (worst, changes)
+}
+
+fn keys_of(a: &Value, b: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = a
+        .as_object()
+        .into_iter()
+        .chain(b.as_object())
+        .flat_map(|m| m.keys().cloned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn diff_job(a: Option<&Value>, b: Option<&Value>, changes: &mut Vec<String>) -> DiffType {
+    let (Some(a), Some(b)) = (a, b) else {
+        changes.push("job".into());
+        return DiffType::Upgrade;
+    };
+    let mut worst = DiffType::Ignore;
+    for key in keys_of(a, b) {
+        let (x, y) = (a.get(&key), b.get(&key));
+        if x == y {
+            continue;
+        }
+        let kind = if IGNORED_JOB_FIELDS.contains(&key.as_str()) {
+            DiffType::Ignore
+        } else if key == "savepointRedeployNonce" {
+            if y.is_none() {
+                DiffType::Ignore
+            } else {
+                DiffType::SavepointRedeploy
+            }
+        } else if key == "state" && is_default_state(x) && is_default_state(y) {
+            DiffType::Ignore
+        } else {
+            DiffType::Upgrade
+        };
+        if kind != DiffType::Ignore {
+            changes.push(format!("job.{key}"));
+        }
+        worst = worst.max(kind);
+    }
+    worst
+}
+
+fn is_default_state(v: Option<&Value>) -> bool {
+    v.map(|v| v == "running").unwrap_or(true)
+}
+
+fn diff_config(a: Option<&Value>, b: Option<&Value>, changes: &mut Vec<String>) -> DiffType {
+    let flat = |v: Option<&Value>| {
+        v.and_then(|v| serde_json::from_value::<crate::crd::FlinkConfiguration>(v.clone()).ok())
+            .map(|c| c.flatten())
+            .unwrap_or_default()
+    };
+    let (a, b) = (flat(a), flat(b));
+    let mut worst = DiffType::Ignore;
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        if a.get(key) == b.get(key) || IGNORED_CONFIG_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            continue;
+        }
+        changes.push(format!("flinkConfiguration.{key}"));
+        worst = DiffType::Upgrade;
+    }
+    worst
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{FlinkConfiguration, FlinkDeploymentSpec, JobSpec, JobState, UpgradeMode};
+
+    fn spec() -> FlinkDeploymentSpec {
+        FlinkDeploymentSpec {
+            image: Some("flink:2.2".into()),
+            job: Some(JobSpec {
+                jar_uri: Some("local:///job.jar".into()),
+                parallelism: Some(2),
+                ..Default::default()
+            }),
+            flink_configuration: Some(FlinkConfiguration::from_pairs([("a.b", "1")])),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nonces_mode_and_operator_keys_are_ignored() {
+        let mut new = spec();
+        let job = new.job.as_mut().unwrap();
+        job.savepoint_trigger_nonce = Some(3);
+        job.upgrade_mode = Some(UpgradeMode::Savepoint);
+        job.state = Some(JobState::Running);
+        new.flink_configuration = Some(FlinkConfiguration::from_pairs([
+            ("a.b", "1"),
+            ("kubernetes.operator.periodic.savepoint.interval", "1h"),
+        ]));
+        assert_eq!(diff(&spec(), &new).0, DiffType::Ignore);
+    }
+
+    #[test]
+    fn image_parallelism_state_and_config_are_upgrades() {
+        let mut new = spec();
+        new.image = Some("flink:2.3".into());
+        assert_eq!(diff(&spec(), &new), (DiffType::Upgrade, vec!["image".to_string()]));
+        let mut new = spec();
+        new.job.as_mut().unwrap().state = Some(JobState::Suspended);
+        assert_eq!(diff(&spec(), &new).0, DiffType::Upgrade);
+        let mut new = spec();
+        new.flink_configuration = Some(FlinkConfiguration::from_pairs([("a.b", "2")]));
+        assert_eq!(diff(&spec(), &new).1, vec!["flinkConfiguration.a.b".to_string()]);
+    }
+
+    #[test]
+    fn savepoint_redeploy_nonce_wins() {
+        let mut new = spec();
+        new.image = Some("flink:2.3".into());
+        new.job.as_mut().unwrap().savepoint_redeploy_nonce = Some(1);
+        assert_eq!(diff(&spec(), &new).0, DiffType::SavepointRedeploy);
+    }
+
+    #[test]
+    fn removing_restart_nonce_is_ignored_adding_it_restarts() {
+        let mut with = spec();
+        with.restart_nonce = Some(1);
+        assert_eq!(diff(&with, &spec()).0, DiffType::Ignore);
+        assert_eq!(diff(&spec(), &with).0, DiffType::Upgrade);
+    }
+}
