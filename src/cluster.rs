@@ -240,8 +240,10 @@ fn resources_value(resource: Option<&Resource>, reqs: Option<&k8s_openapi::api::
     json!({"requests": requests.clone(), "limits": requests})
 }
 
+#[allow(clippy::too_many_arguments)]
 fn component_deployment(
     fd: &FlinkDeployment,
+    spec: &FlinkDeploymentSpec,
     conf: &EffectiveConfig,
     component: &str,
     deployment_name: &str,
@@ -252,7 +254,6 @@ fn component_deployment(
 ) -> Deployment {
     let ns = fd.metadata.namespace.clone().unwrap_or_default();
     let name = fd.metadata.name.clone().unwrap_or_default();
-    let spec = &fd.spec;
     let arrays_by_name = conf
         .get(MERGE_ARRAYS_BY_NAME)
         .map(|v| v.eq_ignore_ascii_case("true"))
@@ -381,6 +382,7 @@ pub fn build(fd: &FlinkDeployment, spec: &FlinkDeploymentSpec, conf: &EffectiveC
     let jm_args = if spec.job.is_some() { vec!["standalone-job"] } else { vec!["jobmanager"] };
     let jobmanager = component_deployment(
         fd,
+        spec,
         conf,
         "jobmanager",
         &name,
@@ -393,6 +395,7 @@ pub fn build(fd: &FlinkDeployment, spec: &FlinkDeploymentSpec, conf: &EffectiveC
         let tm_template = merged_pod_template(spec.pod_template.as_ref(), tm.and_then(|t| t.pod_template.as_ref()), arrays_by_name);
         component_deployment(
             fd,
+            spec,
             conf,
             "taskmanager",
             &taskmanager_deployment_name(&name),

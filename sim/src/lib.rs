@@ -7,3 +7,4 @@ pub mod flink;
 pub mod kube;
 pub mod world;
 pub mod ports;
+pub mod runner;

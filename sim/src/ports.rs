@@ -74,7 +74,9 @@ impl World {
         let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
         let rv = obj["metadata"]["resourceVersion"].as_str();
-        self.kube.update_status(&key_of(kind, ns, name), obj["status"].clone(), rv).map_err(api_err)
+        let result = self.kube.update_status(&key_of(kind, ns, name), obj["status"].clone(), rv).map_err(api_err);
+        self.flush_watch();
+        result
     }
 
     fn set_finalizers_of(&mut self, kind: &str, obj: Value, finalizers: Vec<String>) -> Result<Value, KubeError> {
@@ -87,7 +89,9 @@ impl World {
         };
         let rv = obj["metadata"]["resourceVersion"].as_str().map(str::to_string);
         current["metadata"]["finalizers"] = json!(finalizers);
-        let result = self.kube.update(current, rv.as_deref()).map_err(api_err)?;
+        let result = self.kube.update(current, rv.as_deref()).map_err(api_err);
+        self.flush_watch();
+        let result = result?;
         // Removing the last finalizer of a deleted object removes it: report what was written.
         Ok(self.kube.get(&key).cloned().unwrap_or(result))
     }
@@ -190,7 +194,9 @@ impl KubeApi for SimPorts {
         let mut w = self.lock();
         w.write()?;
         let now = w.now;
+        w.flush_watch();
         w.events.push((now, event.clone()));
+        w.journal.push((now, crate::world::Journal::Event(event.clone())));
         Ok(())
     }
 }

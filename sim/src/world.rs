@@ -94,6 +94,16 @@ pub struct World {
     pub jobs: Vec<JobRecord>,
     /// Watch events not yet delivered to the operator.
     pub watch_queue: Vec<WatchEvent>,
+    /// Every change of a Flink resource and every event, in the order they happened.
+    pub journal: Vec<(i64, Journal)>,
+}
+
+/// What the timeline is made from.
+#[derive(Debug, Clone)]
+pub enum Journal {
+    /// A Flink resource as written (None: removed).
+    Resource(String, Option<Value>),
+    Event(EventRecord),
 }
 
 pub fn rfc3339(ms: i64) -> String {
@@ -136,6 +146,7 @@ impl World {
             fault_log: Vec::new(),
             jobs: Vec::new(),
             watch_queue: Vec::new(),
+            journal: Vec::new(),
         }
     }
 
@@ -623,8 +634,20 @@ impl World {
             self.sync_clusters();
             self.run_clusters();
         }
-        let mut events = std::mem::take(&mut self.kube.pending_watch);
-        self.watch_queue.append(&mut events);
+        self.flush_watch();
+    }
+
+    /// Moves the API server's changes to the operator's watch queue and the journal.
+    pub fn flush_watch(&mut self) {
+        let events = std::mem::take(&mut self.kube.pending_watch);
+        for e in &events {
+            if e.key.0 == "FlinkDeployment" || e.key.0 == "FlinkSessionJob" {
+                let id = format!("{}/{}/{}", e.key.0, e.key.1, e.key.2);
+                let obj = (!e.deleted).then(|| e.object.clone());
+                self.journal.push((self.now, Journal::Resource(id, obj)));
+            }
+        }
+        self.watch_queue.extend(events);
     }
 
     /// The next moment anything in the world changes by itself.

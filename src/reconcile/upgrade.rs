@@ -54,6 +54,23 @@ pub async fn ha_metadata_exists(run: &Run<'_>) -> Result<bool, ReconcileError> {
     Ok(!maps.is_empty())
 }
 
+/// The job id recorded in the cluster's HA metadata (`checkpointID-<job id>`), preferring the
+/// one the status names.
+async fn ha_job_id(run: &Run<'_>) -> Result<Option<String>, ReconcileError> {
+    let maps = run.ctx.kube.list_config_maps(&run.namespace, &cluster::ha_config_map_selector(&run.name)).await?;
+    let mut ids: Vec<String> = maps
+        .iter()
+        .flat_map(|cm| cm.data.iter().flat_map(|d| d.keys()))
+        .filter_map(|k| k.strip_prefix("checkpointID-").map(str::to_string))
+        .collect();
+    ids.sort();
+    let status_id = run.status.job_status.as_ref().and_then(|j| j.job_id.clone());
+    Ok(match status_id {
+        Some(id) if ids.contains(&id) => Some(id),
+        _ => ids.pop(),
+    })
+}
+
 /// Deletes the cluster's Deployments. HA metadata is kept unless `delete_ha` is set.
 pub async fn delete_cluster(run: &Run<'_>, delete_ha: bool) -> Result<(), ReconcileError> {
     let kube = run.ctx.kube;
@@ -78,7 +95,11 @@ pub async fn deploy(run: &mut Run<'_>, spec: &FlinkDeploymentSpec, restore: &Res
     let mut options = DeployOptions::default();
     if let Some(job) = &spec.job {
         options.allow_non_restored_state = job.allow_non_restored_state.unwrap_or(false);
-        let current_id = run.status.job_status.as_ref().and_then(|j| j.job_id.clone());
+        let current_id = match restore {
+            // Flink finds the checkpoint in HA metadata by job id: use the one HA knows.
+            Restore::LastState => ha_job_id(run).await?.or_else(|| run.status.job_status.as_ref().and_then(|j| j.job_id.clone())),
+            _ => None,
+        };
         options.job_id = Some(match (restore, current_id) {
             // Last-state keeps the job id: Flink finds its checkpoints in HA by it.
             (Restore::LastState, Some(id)) => id,
@@ -268,6 +289,19 @@ async fn suspend_without_running_job(run: &mut Run<'_>, deployed: &FlinkDeployme
     )))
 }
 
+/// The job of the current deployment was never seen running (its start time is recorded
+/// when it is first observed).
+fn never_ran_since_deploy(run: &Run<'_>) -> bool {
+    let deployed_at = run.status.reconciliation_status.as_ref().and_then(|r| r.reconciliation_timestamp).unwrap_or(0);
+    run.status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.start_time.as_ref())
+        .and_then(|t| t.parse::<i64>().ok())
+        .map(|started| started < deployed_at)
+        .unwrap_or(true)
+}
+
 fn never_ran(run: &Run<'_>) -> bool {
     run.status.job_status.as_ref().and_then(|j| j.start_time.as_ref()).is_none()
 }
@@ -412,8 +446,13 @@ pub async fn perform_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
     };
     let stateless = stable.spec.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
     let conf = run.config_of(&stable.spec);
+    // If the failed spec never ran its job, the state it was started from is still the
+    // newest: the upgrade's savepoint. Otherwise its latest checkpoint is, in HA metadata.
+    let failed_never_ran = never_ran_since_deploy(run);
     let restore = if stable.spec.job.is_none() || stateless {
         Restore::Fresh
+    } else if let (true, Some(path)) = (failed_never_ran, savepoint::newest_known_state(run)) {
+        Restore::Path(path)
     } else if conf.ha_enabled() && ha_metadata_exists(run).await? {
         Restore::LastState
     } else if let Some(path) = savepoint::newest_known_state(run) {

@@ -1,0 +1,500 @@
+//! Runs a scenario: the operator's real controller loop and reconcile code against the
+//! simulated world, step by step, recording the timeline and checking every await/expect.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use serde_json::{json, Value};
+
+use crate::kube::key_of;
+use crate::ports::SimPorts;
+use crate::scenario::{Action, Check, FaultKind, Scenario, Step, Target};
+use crate::timeline::{Entry, What};
+use crate::world::{Journal, World};
+use flink_operator::controller::{self, Kind, ObjectKey, Scheduler};
+use flink_operator::reconcile::Context;
+
+/// Simulated ports never wait, so a reconcile runs to completion in one poll.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("a simulated port returned Pending; the simulation must never wait"),
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub timeline: Vec<Entry>,
+    /// The first failed await/expect, with the step's line, expected and actual.
+    pub failure: Option<String>,
+    /// Named snapshots taken by `snapshot:` steps, and the final one ("end").
+    pub snapshots: Vec<(String, String)>,
+    pub end_ms: u64,
+}
+
+/// The operator as it lives in the simulation: its in-memory state is only the work queue
+/// and what it remembers of generations; a restart loses both.
+pub struct Simulation {
+    pub ports: SimPorts,
+    pub scheduler: Scheduler,
+    operator_config: BTreeMap<String, String>,
+    generations: BTreeMap<(String, String, String), i64>,
+    timeline: Vec<Entry>,
+    seen: BTreeMap<String, [Option<String>; 4]>,
+    faults_seen: usize,
+    start: i64,
+}
+
+/// Reconciles one instant may run before the loop declares the operator stuck.
+const MAX_RECONCILES_PER_INSTANT: usize = 200;
+
+impl Simulation {
+    pub fn new(scenario: &Scenario) -> Self {
+        let world = World::new(scenario.seed, scenario.cluster.clone());
+        let start = world.now;
+        Simulation {
+            ports: SimPorts { world: Arc::new(Mutex::new(world)) },
+            scheduler: Scheduler::default(),
+            operator_config: scenario.operator.iter().cloned().collect(),
+            generations: BTreeMap::new(),
+            timeline: Vec::new(),
+            seen: BTreeMap::new(),
+            faults_seen: 0,
+            start,
+        }
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.ports.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> i64 {
+        self.world().now
+    }
+
+    fn offset(&self) -> u64 {
+        (self.now() - self.start).max(0) as u64
+    }
+
+    /// Watch events reach the operator, unless a `dropWatchEvents` fault eats them. Status-only
+    /// changes of our resources are filtered (upstream is generation-aware).
+    fn deliver_watch(&mut self) {
+        let events = {
+            let mut w = self.world();
+            w.flush_watch();
+            std::mem::take(&mut w.watch_queue)
+        };
+        let now = self.now();
+        for event in events {
+            let (kind, ns, name) = event.key.clone();
+            let target = match kind.as_str() {
+                "FlinkDeployment" => {
+                    let generation = event.object["metadata"]["generation"].as_i64().unwrap_or(0);
+                    let marked = event.object["metadata"].get("deletionTimestamp").is_some();
+                    let previous = self.generations.insert(event.key.clone(), generation);
+                    if previous == Some(generation) && !marked && !event.deleted {
+                        continue;
+                    }
+                    Some(name.clone())
+                }
+                "Deployment" => event.object["metadata"]["ownerReferences"]
+                    .as_array()
+                    .and_then(|refs| refs.iter().find(|r| r["kind"] == "FlinkDeployment"))
+                    .and_then(|r| r["name"].as_str().map(str::to_string)),
+                _ => None,
+            };
+            let Some(target) = target else { continue };
+            if self.world().consume_fault(FaultKind::DropWatchEvents, None) {
+                continue;
+            }
+            self.scheduler.notify(ObjectKey { kind: Kind::FlinkDeployment, namespace: ns, name: target }, now);
+        }
+    }
+
+    /// The operator process restarts: only what it wrote to the API survives. On start it
+    /// lists every resource, as a fresh watch does.
+    pub fn restart_operator(&mut self) {
+        self.scheduler = Scheduler::default();
+        self.generations.clear();
+        let now = self.now();
+        let keys: Vec<(String, String, String)> = self.world().kube.keys().filter(|k| k.0 == "FlinkDeployment").cloned().collect();
+        for (_, ns, name) in keys {
+            self.scheduler.notify(ObjectKey { kind: Kind::FlinkDeployment, namespace: ns, name }, now);
+        }
+    }
+
+    fn reconcile_due(&mut self) -> Result<(), String> {
+        let mut count = 0;
+        loop {
+            self.deliver_watch();
+            let now = self.now();
+            let Some(key) = self.scheduler.pop_due(now) else { return Ok(()) };
+            count += 1;
+            if count > MAX_RECONCILES_PER_INSTANT {
+                return Err(format!("the operator reconciled {key:?} more than {MAX_RECONCILES_PER_INSTANT} times at one instant"));
+            }
+            let ctx = Context { kube: &self.ports, flink: &self.ports, clock: &self.ports, operator_config: &self.operator_config };
+            let _ = block_on(controller::reconcile_key(&ctx, &mut self.scheduler, &key));
+            self.world().tick();
+            self.record();
+        }
+    }
+
+    /// Appends what happened since the last look to the timeline, in order.
+    fn record(&mut self) {
+        let (journal, faults) = {
+            let mut w = self.world();
+            w.flush_watch();
+            let journal = std::mem::take(&mut w.journal);
+            (journal, w.fault_log[self.faults_seen..].to_vec())
+        };
+        self.faults_seen += faults.len();
+        for (at, resource, text, heal) in faults {
+            let what = if heal { What::Heal(text) } else { What::Fault(text) };
+            self.timeline.push(Entry { at_ms: (at - self.start) as u64, resource, what });
+        }
+        for (at, item) in journal {
+            let at_ms = (at - self.start).max(0) as u64;
+            match item {
+                Journal::Event(e) => self.timeline.push(Entry {
+                    at_ms,
+                    resource: format!("{}/{}/{}", e.kind, e.namespace, e.name),
+                    what: What::Event { kind: e.event_type.as_str().to_string(), reason: e.reason, message: e.message },
+                }),
+                Journal::Resource(id, None) => {
+                    self.seen.remove(&id);
+                    self.timeline.push(Entry { at_ms, resource: id, what: What::Step("removed from the API".into()) });
+                }
+                Journal::Resource(id, Some(obj)) => {
+                    let status = &obj["status"];
+                    let now = [
+                        status["lifecycleState"].as_str().map(str::to_string),
+                        status["jobManagerDeploymentStatus"].as_str().map(str::to_string),
+                        status["jobStatus"]["state"].as_str().map(str::to_string),
+                        status["reconciliationStatus"]["state"].as_str().map(str::to_string),
+                    ];
+                    let before = self.seen.get(&id).cloned().unwrap_or_default();
+                    for (i, (a, b)) in before.iter().zip(now.iter()).enumerate() {
+                        if let (true, Some(v)) = (a != b, b) {
+                            let what = match i {
+                                0 => What::LifecycleState(v.clone()),
+                                1 => What::JobManagerDeploymentStatus(v.clone()),
+                                2 => What::JobState(v.clone()),
+                                _ => What::ReconciliationState(v.clone()),
+                            };
+                            self.timeline.push(Entry { at_ms, resource: id.clone(), what });
+                        }
+                    }
+                    self.seen.insert(id, now);
+                }
+            }
+        }
+    }
+
+    /// Runs the world until `deadline` (epoch ms), or until `check` holds.
+    pub fn run_until(&mut self, deadline: i64, check: Option<&Check>) -> Result<bool, String> {
+        loop {
+            self.world().tick();
+            self.record();
+            self.reconcile_due()?;
+            if let Some(c) = check {
+                if self.evaluate(c).is_ok() {
+                    return Ok(true);
+                }
+            }
+            let now = self.now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let next = [self.world().next_wake(), self.scheduler.next_due()].into_iter().flatten().filter(|t| *t > now).min().unwrap_or(deadline).min(deadline);
+            self.world().now = next.max(now + 1);
+        }
+    }
+
+    fn owner(target: &Target) -> String {
+        format!("{}/{}/{}", target.kind, target.namespace, target.name)
+    }
+
+    /// Checks an await/expect now: Ok, or the actual state for the message.
+    pub fn evaluate(&self, check: &Check) -> Result<(), String> {
+        let w = self.world();
+        let obj = w.kube.get(&key_of(&check.target.kind, &check.target.namespace, &check.target.name));
+        if check.absent {
+            return match obj {
+                None => Ok(()),
+                Some(o) => Err(format!("{} still exists (lifecycleState {})", Self::owner(&check.target), o["status"]["lifecycleState"])),
+            };
+        }
+        let Some(obj) = obj else {
+            return Err(format!("{} does not exist", Self::owner(&check.target)));
+        };
+        if let Some(expected) = &check.status {
+            if !subset(expected, &obj["status"]) {
+                return Err(format!("status is {}", compact_status(&obj["status"])));
+            }
+        }
+        if let Some(job) = &check.job {
+            let owner = Self::owner(&check.target);
+            let record = w.newest_job(&owner);
+            let state = record.map(|r| {
+                w.clusters.get(&r.cluster).and_then(|c| c.job(&r.job_id)).map(|j| j.state.clone()).unwrap_or_else(|| r.last_state.clone())
+            });
+            let actual = json!({
+                "state": state,
+                "parallelism": record.map(|r| r.parallelism),
+                "restoredFrom": record.map(|r| r.restored_from.name()),
+                "runningInstances": w.running_instances(&owner),
+            });
+            let mut expected = serde_json::Map::new();
+            if let Some(s) = &job.state { expected.insert("state".into(), json!(s)); }
+            if let Some(p) = job.parallelism { expected.insert("parallelism".into(), json!(p)); }
+            if let Some(r) = &job.restored_from { expected.insert("restoredFrom".into(), json!(r)); }
+            if let Some(n) = job.running_instances { expected.insert("runningInstances".into(), json!(n)); }
+            if !subset(&Value::Object(expected), &actual) {
+                return Err(format!("job is {actual}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every resource's status, as the snapshot shows it.
+    pub fn statuses(&self) -> String {
+        let w = self.world();
+        let mut out = String::new();
+        for key in w.kube.keys().filter(|k| k.0 == "FlinkDeployment" || k.0 == "FlinkSessionJob") {
+            let obj = w.kube.get(key).unwrap();
+            out.push_str(&format!("{}/{}/{}:\n", key.0, key.1, key.2));
+            let status = &obj["status"];
+            for (label, value) in [
+                ("lifecycleState", &status["lifecycleState"]),
+                ("jobManagerDeploymentStatus", &status["jobManagerDeploymentStatus"]),
+                ("jobStatus.state", &status["jobStatus"]["state"]),
+                ("reconciliationStatus.state", &status["reconciliationStatus"]["state"]),
+                ("jobStatus.upgradeSavepointPath", &status["jobStatus"]["upgradeSavepointPath"]),
+                ("lastSavepoint", &status["jobStatus"]["savepointInfo"]["lastSavepoint"]["location"]),
+                ("observedGeneration", &status["observedGeneration"]),
+                ("error", &status["error"]),
+            ] {
+                if !value.is_null() {
+                    out.push_str(&format!("  {label}: {}\n", value_text(value)));
+                }
+            }
+        }
+        let jobs: Vec<String> = w.jobs.iter().map(|j| {
+            let state = w.clusters.get(&j.cluster).and_then(|c| c.job(&j.job_id)).map(|x| x.state.clone()).unwrap_or_else(|| j.last_state.clone());
+            format!("  {} +{} {} restoredFrom={}{}", j.owner, fmt_offset((j.submitted_at - self.start) as u64), state, j.restored_from.name(),
+                j.restored_from.path().map(|p| format!(" ({p})")).unwrap_or_default())
+        }).collect();
+        if !jobs.is_empty() {
+            out.push_str("jobs submitted:\n");
+            out.push_str(&jobs.join("\n"));
+            out.push('\n');
+        }
+        out
+    }
+
+    fn apply(&mut self, manifest: &Value) -> Result<(), String> {
+        let mut w = self.world();
+        let kind = manifest["kind"].as_str().unwrap_or_default().to_string();
+        let name = manifest["metadata"]["name"].as_str().ok_or("manifest without metadata.name")?.to_string();
+        let ns = manifest["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let key = key_of(&kind, &ns, &name);
+        let now = w.now_rfc3339();
+        let mut obj = manifest.clone();
+        obj["metadata"]["namespace"] = json!(ns);
+        match w.kube.get(&key).cloned() {
+            None => w.kube.create(obj, &now).map(|_| ()).map_err(|e| format!("{e:?}")),
+            Some(current) => {
+                // Like `kubectl apply`: the manifest's spec and labels replace what is there.
+                let mut updated = current.clone();
+                updated["spec"] = obj["spec"].clone();
+                for field in ["labels", "annotations"] {
+                    if let Some(v) = obj["metadata"].get(field) {
+                        updated["metadata"][field] = v.clone();
+                    }
+                }
+                w.kube.update(updated, None).map(|_| ()).map_err(|e| format!("{e:?}"))
+            }
+        }
+    }
+
+    fn patch(&mut self, target: &Target, merge: &Value) -> Result<(), String> {
+        let mut w = self.world();
+        let key = key_of(&target.kind, &target.namespace, &target.name);
+        let current = w.kube.get(&key).cloned().ok_or_else(|| format!("{} does not exist", Self::owner(target)))?;
+        let mut updated = current.clone();
+        merge_patch(&mut updated, merge);
+        updated["status"] = current["status"].clone();
+        w.kube.update(updated, None).map(|_| ()).map_err(|e| format!("{e:?}"))
+    }
+
+    fn step_text(step: &Step) -> String {
+        match &step.action {
+            Action::Apply(docs) => format!("apply {}", docs.iter().map(|d| format!("{}/{}", d["kind"].as_str().unwrap_or("?"), d["metadata"]["name"].as_str().unwrap_or("?"))).collect::<Vec<_>>().join(", ")),
+            Action::Await { check, within } => format!("await {} within {}", Self::owner(&check.target), flink_operator::duration::format_duration(*within)),
+            Action::Patch { target, merge } => format!("patch {} {}", Self::owner(target), merge),
+            Action::Fault(f) => format!("fault {}", f.kind.name()),
+            Action::Heal(k) => format!("heal {}", k.map(|k| k.name()).unwrap_or("all")),
+            Action::Advance(d) => format!("advance {}", flink_operator::duration::format_duration(*d)),
+            Action::Expect(c) => format!("expect {}", Self::owner(&c.target)),
+            Action::Delete(t) => format!("delete {}", Self::owner(t)),
+            Action::Snapshot(n) => format!("snapshot {n}"),
+        }
+    }
+
+    /// Runs every step; stops at the first failed await or expect.
+    pub fn run(mut self, scenario: &Scenario) -> Outcome {
+        let mut failure = None;
+        let mut snapshots = Vec::new();
+        for step in &scenario.steps {
+            let offset = self.offset();
+            self.timeline.push(Entry { at_ms: offset, resource: "world".into(), what: What::Step(format!("line {}: {}", step.line, Self::step_text(step))) });
+            let result: Result<(), String> = match &step.action {
+                Action::Apply(docs) => docs.iter().try_for_each(|d| self.apply(d)),
+                Action::Patch { target, merge } => self.patch(target, merge),
+                Action::Delete(target) => {
+                    let now = self.world().now_rfc3339();
+                    let key = key_of(&target.kind, &target.namespace, &target.name);
+                    self.world().kube.delete(&key, &now).map_err(|e| format!("{e:?}"))
+                }
+                Action::Fault(f) => {
+                    self.world().inject(f.clone());
+                    if f.kind == FaultKind::OperatorRestart {
+                        self.restart_operator();
+                    }
+                    Ok(())
+                }
+                Action::Heal(kind) => {
+                    self.world().heal(*kind);
+                    Ok(())
+                }
+                Action::Advance(d) => {
+                    let deadline = self.now() + d.as_millis() as i64;
+                    self.run_until(deadline, None).map(|_| ())
+                }
+                Action::Await { check, within } => {
+                    let deadline = self.now() + within.as_millis() as i64;
+                    match self.run_until(deadline, Some(check)) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => Err(format!("await did not hold within {}: expected {}; actual: {}",
+                            flink_operator::duration::format_duration(*within), expectation(check), self.evaluate(check).err().unwrap_or_default())),
+                        Err(e) => Err(e),
+                    }
+                }
+                Action::Expect(check) => {
+                    let now = self.now();
+                    self.run_until(now, None).and_then(|_| self.evaluate(check).map_err(|actual| format!("expect failed: expected {}; actual: {actual}", expectation(check))))
+                }
+                Action::Snapshot(name) => {
+                    snapshots.push((name.clone(), self.statuses()));
+                    Ok(())
+                }
+            };
+            self.record();
+            if let Err(e) = result {
+                let message = format!("{}:{}: {e}", scenario.path.display(), step.line);
+                let offset = self.offset();
+                self.timeline.push(Entry { at_ms: offset, resource: "world".into(), what: What::Failure(message.clone()) });
+                failure = Some(message);
+                break;
+            }
+        }
+        snapshots.push(("end".into(), self.statuses()));
+        Outcome { end_ms: self.offset(), timeline: self.timeline, failure, snapshots }
+    }
+}
+
+fn expectation(check: &Check) -> String {
+    let mut parts = Vec::new();
+    if check.absent {
+        parts.push("absent".to_string());
+    }
+    if let Some(s) = &check.status {
+        parts.push(format!("status {s}"));
+    }
+    if let Some(j) = &check.job {
+        parts.push(format!("job {j:?}"));
+    }
+    parts.join(", ")
+}
+
+fn compact_status(status: &Value) -> String {
+    json!({
+        "lifecycleState": status["lifecycleState"],
+        "jobManagerDeploymentStatus": status["jobManagerDeploymentStatus"],
+        "jobStatus": {"state": status["jobStatus"]["state"]},
+        "reconciliationStatus": {"state": status["reconciliationStatus"]["state"]},
+        "error": status["error"],
+    })
+    .to_string()
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn fmt_offset(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{}:{:02}.{:03}", s / 60, s % 60, ms % 1000)
+}
+
+/// A status subset: every key given is present with an equal value; lists element by element.
+pub fn subset(expected: &Value, actual: &Value) -> bool {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => e.iter().all(|(k, v)| a.get(k).map(|x| subset(v, x)).unwrap_or(v.is_null())),
+        (Value::Array(e), Value::Array(a)) => e.len() == a.len() && e.iter().zip(a).all(|(x, y)| subset(x, y)),
+        (Value::String(e), Value::Number(a)) | (Value::Number(a), Value::String(e)) => e == &a.to_string(),
+        (e, a) => e == a,
+    }
+}
+
+/// RFC 7386 JSON merge patch.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            let t = target.as_object_mut().unwrap();
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_rules() {
+        assert!(subset(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+        assert!(!subset(&json!({"a": 1}), &json!({"a": 2})));
+        assert!(subset(&json!({"a": {"b": "x"}}), &json!({"a": {"b": "x", "c": 1}})));
+        assert!(!subset(&json!({"l": [1]}), &json!({"l": [1, 2]})));
+        assert!(subset(&json!({"g": "2"}), &json!({"g": 2})));
+        assert!(!subset(&json!({"missing": 1}), &json!({})));
+    }
+
+    #[test]
+    fn merge_patch_rules() {
+        let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}});
+        merge_patch(&mut t, &json!({"a": null, "b": {"c": 5}}));
+        assert_eq!(t, json!({"b": {"c": 5, "d": 3}}));
+    }
+}
