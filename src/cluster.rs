@@ -65,21 +65,25 @@ fn owner_reference(fd: &FlinkDeployment) -> Option<OwnerReference> {
     })
 }
 
-fn memory_of(resource: Option<&Resource>, reqs: Option<&k8s_openapi::api::core::v1::ResourceRequirements>) -> Option<String> {
-    resource
-        .and_then(|r| r.memory.clone())
-        .or_else(|| {
-            reqs.and_then(|r| {
-                r.requests
-                    .as_ref()
-                    .and_then(|m| m.get("memory"))
-                    .or_else(|| r.limits.as_ref().and_then(|m| m.get("memory")))
-                    .map(|q| q.0.clone())
-            })
+fn memory_of(
+    resource: Option<&Resource>,
+    reqs: Option<&k8s_openapi::api::core::v1::ResourceRequirements>,
+) -> Option<String> {
+    resource.and_then(|r| r.memory.clone()).or_else(|| {
+        reqs.and_then(|r| {
+            r.requests
+                .as_ref()
+                .and_then(|m| m.get("memory"))
+                .or_else(|| r.limits.as_ref().and_then(|m| m.get("memory")))
+                .map(|q| q.0.clone())
         })
+    })
 }
 
-fn cpu_of(resource: Option<&Resource>, reqs: Option<&k8s_openapi::api::core::v1::ResourceRequirements>) -> Option<String> {
+fn cpu_of(
+    resource: Option<&Resource>,
+    reqs: Option<&k8s_openapi::api::core::v1::ResourceRequirements>,
+) -> Option<String> {
     resource
         .and_then(|r| r.cpu.map(|c| c.to_string()))
         .or_else(|| {
@@ -110,17 +114,33 @@ pub fn flink_configuration(
         .collect();
     let jm = spec.job_manager.as_ref();
     let tm = spec.task_manager.as_ref();
-    if let Some(m) = memory_of(jm.and_then(|j| j.resource.as_ref()), jm.and_then(|j| j.resources.as_ref())) {
-        out.entry("jobmanager.memory.process.size".into()).or_insert(m);
+    if let Some(m) = memory_of(
+        jm.and_then(|j| j.resource.as_ref()),
+        jm.and_then(|j| j.resources.as_ref()),
+    ) {
+        out.entry("jobmanager.memory.process.size".into())
+            .or_insert(m);
     }
-    if let Some(m) = memory_of(tm.and_then(|t| t.resource.as_ref()), tm.and_then(|t| t.resources.as_ref())) {
-        out.entry("taskmanager.memory.process.size".into()).or_insert(m);
+    if let Some(m) = memory_of(
+        tm.and_then(|t| t.resource.as_ref()),
+        tm.and_then(|t| t.resources.as_ref()),
+    ) {
+        out.entry("taskmanager.memory.process.size".into())
+            .or_insert(m);
     }
-    if let Some(c) = cpu_of(jm.and_then(|j| j.resource.as_ref()), jm.and_then(|j| j.resources.as_ref())) {
-        out.entry("kubernetes.jobmanager.cpu.amount".into()).or_insert(c);
+    if let Some(c) = cpu_of(
+        jm.and_then(|j| j.resource.as_ref()),
+        jm.and_then(|j| j.resources.as_ref()),
+    ) {
+        out.entry("kubernetes.jobmanager.cpu.amount".into())
+            .or_insert(c);
     }
-    if let Some(c) = cpu_of(tm.and_then(|t| t.resource.as_ref()), tm.and_then(|t| t.resources.as_ref())) {
-        out.entry("kubernetes.taskmanager.cpu.amount".into()).or_insert(c);
+    if let Some(c) = cpu_of(
+        tm.and_then(|t| t.resource.as_ref()),
+        tm.and_then(|t| t.resources.as_ref()),
+    ) {
+        out.entry("kubernetes.taskmanager.cpu.amount".into())
+            .or_insert(c);
     }
     out.insert("kubernetes.cluster-id".into(), name.to_string());
     out.insert("kubernetes.namespace".into(), namespace.to_string());
@@ -151,12 +171,18 @@ pub fn flink_configuration(
                 out.insert("$internal.application.program-args".into(), args.join(";"));
             }
             // The operator observes terminal jobs itself; the cluster must outlive its job.
-            out.insert("execution.shutdown-on-application-finish".into(), "false".into());
+            out.insert(
+                "execution.shutdown-on-application-finish".into(),
+                "false".into(),
+            );
             if let Some(path) = &options.savepoint_path {
                 out.insert(config::SAVEPOINT_PATH.into(), path.clone());
             }
             if options.allow_non_restored_state {
-                out.insert("execution.savepoint.ignore-unclaimed-state".into(), "true".into());
+                out.insert(
+                    "execution.savepoint.ignore-unclaimed-state".into(),
+                    "true".into(),
+                );
             }
             if let Some(id) = &options.job_id {
                 out.insert(config::JOB_ID.into(), id.clone());
@@ -185,7 +211,10 @@ pub fn merge_json(base: &mut Value, overlay: &Value, arrays_by_name: bool) {
             }
         }
         (Value::Array(b), Value::Array(o)) => {
-            let named = |a: &Vec<Value>| a.iter().all(|x| x.get("name").and_then(Value::as_str).is_some());
+            let named = |a: &Vec<Value>| {
+                a.iter()
+                    .all(|x| x.get("name").and_then(Value::as_str).is_some())
+            };
             if arrays_by_name && named(b) && named(o) {
                 for item in o {
                     let name = item.get("name").cloned();
@@ -215,13 +244,20 @@ fn pod_template_value(pod: Option<&Pod>) -> Value {
 }
 
 /// The pod template for one component: the shared template, then the component's own.
-pub fn merged_pod_template(base: Option<&Pod>, component: Option<&Pod>, arrays_by_name: bool) -> Value {
+pub fn merged_pod_template(
+    base: Option<&Pod>,
+    component: Option<&Pod>,
+    arrays_by_name: bool,
+) -> Value {
     let mut merged = pod_template_value(base);
     merge_json(&mut merged, &pod_template_value(component), arrays_by_name);
     merged
 }
 
-fn resources_value(resource: Option<&Resource>, reqs: Option<&k8s_openapi::api::core::v1::ResourceRequirements>) -> Value {
+fn resources_value(
+    resource: Option<&Resource>,
+    reqs: Option<&k8s_openapi::api::core::v1::ResourceRequirements>,
+) -> Value {
     if let Some(r) = reqs {
         return serde_json::to_value(r).unwrap_or_else(|_| json!({}));
     }
@@ -331,7 +367,12 @@ fn merge_main_container(pod: &mut Value, generated: &Value, arrays_by_name: bool
 }
 
 /// Builds every object of the cluster for `fd` with the given restore options.
-pub fn build(fd: &FlinkDeployment, spec: &FlinkDeploymentSpec, conf: &EffectiveConfig, options: &DeployOptions) -> ClusterObjects {
+pub fn build(
+    fd: &FlinkDeployment,
+    spec: &FlinkDeploymentSpec,
+    conf: &EffectiveConfig,
+    options: &DeployOptions,
+) -> ClusterObjects {
     let ns = fd.metadata.namespace.clone().unwrap_or_default();
     let name = fd.metadata.name.clone().unwrap_or_default();
     let owner = owner_reference(fd).map(|o| vec![o]);
@@ -356,7 +397,8 @@ pub fn build(fd: &FlinkDeployment, spec: &FlinkDeploymentSpec, conf: &EffectiveC
     }))
     .expect("generated ConfigMap is well-formed");
     let rest_port = conf.rest_port();
-    let selector = json!({"app": name, "component": "jobmanager", "type": "flink-native-kubernetes"});
+    let selector =
+        json!({"app": name, "component": "jobmanager", "type": "flink-native-kubernetes"});
     let services: Vec<Service> = vec![
         json!({"apiVersion": "v1", "kind": "Service",
                "metadata": {"name": name, "namespace": ns, "labels": {"app": name, "type": "flink-native-kubernetes"},
@@ -378,8 +420,16 @@ pub fn build(fd: &FlinkDeployment, spec: &FlinkDeploymentSpec, conf: &EffectiveC
         .unwrap_or(false);
     let jm = spec.job_manager.as_ref();
     let tm = spec.task_manager.as_ref();
-    let jm_template = merged_pod_template(spec.pod_template.as_ref(), jm.and_then(|j| j.pod_template.as_ref()), arrays_by_name);
-    let jm_args = if spec.job.is_some() { vec!["standalone-job"] } else { vec!["jobmanager"] };
+    let jm_template = merged_pod_template(
+        spec.pod_template.as_ref(),
+        jm.and_then(|j| j.pod_template.as_ref()),
+        arrays_by_name,
+    );
+    let jm_args = if spec.job.is_some() {
+        vec!["standalone-job"]
+    } else {
+        vec!["jobmanager"]
+    };
     let jobmanager = component_deployment(
         fd,
         spec,
@@ -388,11 +438,18 @@ pub fn build(fd: &FlinkDeployment, spec: &FlinkDeploymentSpec, conf: &EffectiveC
         &name,
         jm.and_then(|j| j.replicas).unwrap_or(1),
         jm_template,
-        resources_value(jm.and_then(|j| j.resource.as_ref()), jm.and_then(|j| j.resources.as_ref())),
+        resources_value(
+            jm.and_then(|j| j.resource.as_ref()),
+            jm.and_then(|j| j.resources.as_ref()),
+        ),
         jm_args,
     );
     let taskmanager = (spec.mode == Some(KubernetesDeploymentMode::Standalone)).then(|| {
-        let tm_template = merged_pod_template(spec.pod_template.as_ref(), tm.and_then(|t| t.pod_template.as_ref()), arrays_by_name);
+        let tm_template = merged_pod_template(
+            spec.pod_template.as_ref(),
+            tm.and_then(|t| t.pod_template.as_ref()),
+            arrays_by_name,
+        );
         component_deployment(
             fd,
             spec,
@@ -401,11 +458,19 @@ pub fn build(fd: &FlinkDeployment, spec: &FlinkDeploymentSpec, conf: &EffectiveC
             &taskmanager_deployment_name(&name),
             taskmanager_replicas(spec, conf),
             tm_template,
-            resources_value(tm.and_then(|t| t.resource.as_ref()), tm.and_then(|t| t.resources.as_ref())),
+            resources_value(
+                tm.and_then(|t| t.resource.as_ref()),
+                tm.and_then(|t| t.resources.as_ref()),
+            ),
             vec!["taskmanager"],
         )
     });
-    ClusterObjects { config_map, services, jobmanager, taskmanager }
+    ClusterObjects {
+        config_map,
+        services,
+        jobmanager,
+        taskmanager,
+    }
 }
 
 /// TaskManagers needed: the explicit replica count, else parallelism over slots.
@@ -418,6 +483,11 @@ pub fn taskmanager_replicas(spec: &FlinkDeploymentSpec, conf: &EffectiveConfig) 
         .and_then(|v| v.parse().ok())
         .filter(|s| *s > 0)
         .unwrap_or(1);
-    let parallelism = spec.job.as_ref().and_then(|j| j.parallelism).unwrap_or(1).max(1);
+    let parallelism = spec
+        .job
+        .as_ref()
+        .and_then(|j| j.parallelism)
+        .unwrap_or(1)
+        .max(1);
     (parallelism + slots - 1) / slots
 }

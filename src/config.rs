@@ -56,7 +56,10 @@ impl EffectiveConfig {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn values(&self) -> &BTreeMap<String, String> {
@@ -113,7 +116,9 @@ impl EffectiveConfig {
             .to_ascii_uppercase()
     }
     pub fn checkpoint_type(&self) -> String {
-        self.get(CHECKPOINT_TYPE).unwrap_or("FULL").to_ascii_uppercase()
+        self.get(CHECKPOINT_TYPE)
+            .unwrap_or("FULL")
+            .to_ascii_uppercase()
     }
     pub fn savepoint_trigger_grace_period(&self) -> Duration {
         self.duration(SAVEPOINT_TRIGGER_GRACE_PERIOD, Duration::from_secs(60))
@@ -213,8 +218,9 @@ mod tests {
     #[test]
     fn ha_from_new_or_legacy_key() {
         assert!(EffectiveConfig::new(&conf(&[]), &conf(&[(HA_TYPE, "kubernetes")])).ha_enabled());
-        assert!(EffectiveConfig::new(&conf(&[]), &conf(&[(HA_TYPE_LEGACY, "KUBERNETES")]))
-            .ha_enabled());
+        assert!(
+            EffectiveConfig::new(&conf(&[]), &conf(&[(HA_TYPE_LEGACY, "KUBERNETES")])).ha_enabled()
+        );
         assert!(!EffectiveConfig::new(&conf(&[]), &conf(&[(HA_TYPE, "NONE")])).ha_enabled());
     }
 }

@@ -36,8 +36,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Renders a duration in the shortest exact unit, e.g. `90s`, `5min`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis() as u64;
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1_000)] {
-        if ms >= size && ms % size == 0 {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("min", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= size && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
@@ -62,8 +67,12 @@ mod tests {
     #[test]
     fn rejects_garbage_with_a_reason() {
         assert!(parse_duration("").is_err());
-        assert!(parse_duration("ten seconds").unwrap_err().contains("not a duration"));
-        assert!(parse_duration("10 fortnights").unwrap_err().contains("unknown time unit"));
+        assert!(parse_duration("ten seconds")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(parse_duration("10 fortnights")
+            .unwrap_err()
+            .contains("unknown time unit"));
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! API, a Flink REST API and a clock. Production plugs in real adapters; the simulator
 //! (`flink-sim`) plugs in a fake cluster running in virtual time.
 
+pub mod cluster;
+pub mod config;
+pub mod controller;
 pub mod crd;
 pub mod duration;
-pub mod ports;
-pub mod config;
 pub mod lifecycle;
-pub mod cluster;
+pub mod ports;
 pub mod reconcile;
-#[path = "validation_pending.rs"] pub mod validation;
-pub mod controller;
+#[path = "validation_pending.rs"]
+pub mod validation;

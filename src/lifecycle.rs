@@ -29,7 +29,10 @@ fn derive(f: Facts) -> L {
         return f.stored.unwrap();
     }
     let recon = f.reconciliation;
-    if recon.and_then(|r| r.last_reconciled_spec.as_ref()).is_none() {
+    if recon
+        .and_then(|r| r.last_reconciled_spec.as_ref())
+        .is_none()
+    {
         return if f.error.map(str::is_empty).unwrap_or(true) {
             L::Created
         } else {
@@ -61,7 +64,10 @@ fn derive(f: Facts) -> L {
     L::Deployed
 }
 
-fn job_suspended_in(reconciled: Option<&String>, job_of: impl Fn(&str) -> Option<JobState>) -> bool {
+fn job_suspended_in(
+    reconciled: Option<&String>,
+    job_of: impl Fn(&str) -> Option<JobState>,
+) -> bool {
     reconciled
         .and_then(|s| job_of(s))
         .map(|s| s == JobState::Suspended)
@@ -151,18 +157,31 @@ mod tests {
 
     #[test]
     fn before_first_deploy_created_or_failed() {
-        assert_eq!(deployment_lifecycle(&FlinkDeploymentStatus::default()), L::Created);
-        let mut s = FlinkDeploymentStatus::default();
-        s.error = Some("bad".into());
+        assert_eq!(
+            deployment_lifecycle(&FlinkDeploymentStatus::default()),
+            L::Created
+        );
+        let s = FlinkDeploymentStatus {
+            error: Some("bad".into()),
+            ..Default::default()
+        };
         assert_eq!(deployment_lifecycle(&s), L::Failed);
     }
 
     #[test]
     fn each_rule_in_order() {
         let running = stored(JobState::Running);
-        let s = status(Some(ReconciliationState::Upgrading), Some(running.clone()), None);
+        let s = status(
+            Some(ReconciliationState::Upgrading),
+            Some(running.clone()),
+            None,
+        );
         assert_eq!(deployment_lifecycle(&s), L::Upgrading);
-        let s = status(Some(ReconciliationState::RollingBack), Some(running.clone()), None);
+        let s = status(
+            Some(ReconciliationState::RollingBack),
+            Some(running.clone()),
+            None,
+        );
         assert_eq!(deployment_lifecycle(&s), L::RollingBack);
         let s = status(
             Some(ReconciliationState::Deployed),
@@ -170,13 +189,21 @@ mod tests {
             None,
         );
         assert_eq!(deployment_lifecycle(&s), L::Suspended);
-        let mut s = status(Some(ReconciliationState::Deployed), Some(running.clone()), None);
+        let mut s = status(
+            Some(ReconciliationState::Deployed),
+            Some(running.clone()),
+            None,
+        );
         s.job_status = Some(JobStatus {
             state: Some(FlinkJobState::Failed),
             ..Default::default()
         });
         assert_eq!(deployment_lifecycle(&s), L::Failed);
-        let mut s = status(Some(ReconciliationState::Deployed), Some(running.clone()), None);
+        let mut s = status(
+            Some(ReconciliationState::Deployed),
+            Some(running.clone()),
+            None,
+        );
         s.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Missing);
         s.error = Some("HA metadata is not available to restore from".into());
         assert_eq!(deployment_lifecycle(&s), L::Failed);
@@ -198,7 +225,11 @@ mod tests {
 
     #[test]
     fn deleting_and_deleted_stick() {
-        let mut s = status(Some(ReconciliationState::Upgrading), Some(stored(JobState::Running)), None);
+        let mut s = status(
+            Some(ReconciliationState::Upgrading),
+            Some(stored(JobState::Running)),
+            None,
+        );
         s.lifecycle_state = Some(L::Deleting);
         assert_eq!(deployment_lifecycle(&s), L::Deleting);
     }

@@ -106,7 +106,8 @@ impl FlinkCluster {
     }
     /// Checkpointing is on when an interval is configured or a checkpoint directory is set.
     pub fn checkpointing(&self) -> bool {
-        self.config.contains_key("execution.checkpointing.interval") || self.checkpoints_dir().is_some()
+        self.config.contains_key("execution.checkpointing.interval")
+            || self.checkpoints_dir().is_some()
     }
 
     pub fn job(&self, id: &str) -> Option<&Job> {
@@ -117,7 +118,17 @@ impl FlinkCluster {
     }
 
     /// Starts a job: INITIALIZING now, RUNNING after the job start-up time.
-    pub fn submit(&mut self, id: String, name: String, parallelism: i64, restored_from: RestoredFrom, owner: String, now: i64, timing: &ClusterTiming) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn submit(
+        &mut self,
+        id: String,
+        name: String,
+        parallelism: i64,
+        restored_from: RestoredFrom,
+        owner: String,
+        now: i64,
+        timing: &ClusterTiming,
+    ) {
         self.jobs.push(Job {
             id,
             name,
@@ -151,7 +162,11 @@ impl FlinkCluster {
             .jobs
             .iter()
             .flat_map(|j| [j.next_transition.map(|t| t.0), j.next_checkpoint]);
-        let ops = self.operations.values().filter(|o| o.result.is_none()).map(|o| Some(o.done_at));
+        let ops = self
+            .operations
+            .values()
+            .filter(|o| o.result.is_none())
+            .map(|o| Some(o.done_at));
         jobs.chain(ops).flatten().min()
     }
 
@@ -159,7 +174,12 @@ impl FlinkCluster {
 
     pub fn overview_json(&self) -> Value {
         let running = self.jobs.iter().filter(|j| j.state == "RUNNING").count();
-        let used: i64 = self.jobs.iter().filter(|j| !is_terminal(&j.state)).map(|j| j.parallelism).sum();
+        let used: i64 = self
+            .jobs
+            .iter()
+            .filter(|j| !is_terminal(&j.state))
+            .map(|j| j.parallelism)
+            .sum();
         let total = self.taskmanagers * self.slots_per_tm;
         json!({
             "taskmanagers": self.taskmanagers,
@@ -216,12 +236,16 @@ impl FlinkCluster {
             Some(Ok(location)) if op.checkpoint => {
                 json!({"status": {"id": "COMPLETED"}, "operation": {"checkpointId": location.rsplit('-').next().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0)}})
             }
-            Some(Ok(location)) => json!({"status": {"id": "COMPLETED"}, "operation": {"location": location}}),
-            Some(Err(cause)) => json!({"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {
-                "class": "java.util.concurrent.CompletionException",
-                "stack-trace": format!("java.util.concurrent.CompletionException: {cause}"),
-                "serialized-throwable": cause
-            }}}),
+            Some(Ok(location)) => {
+                json!({"status": {"id": "COMPLETED"}, "operation": {"location": location}})
+            }
+            Some(Err(cause)) => {
+                json!({"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {
+                    "class": "java.util.concurrent.CompletionException",
+                    "stack-trace": format!("java.util.concurrent.CompletionException: {cause}"),
+                    "serialized-throwable": cause
+                }}})
+            }
         }
     }
 

@@ -89,8 +89,12 @@ impl KubeStore {
     }
 
     fn key_from(obj: &Value) -> Result<Key, ApiError> {
-        let kind = obj["kind"].as_str().ok_or_else(|| ApiError::Invalid("kind is required".into()))?;
-        let name = meta(obj)["name"].as_str().ok_or_else(|| ApiError::Invalid("metadata.name is required".into()))?;
+        let kind = obj["kind"]
+            .as_str()
+            .ok_or_else(|| ApiError::Invalid("kind is required".into()))?;
+        let name = meta(obj)["name"]
+            .as_str()
+            .ok_or_else(|| ApiError::Invalid("metadata.name is required".into()))?;
         let ns = meta(obj)["namespace"].as_str().unwrap_or("default");
         Ok(key_of(kind, ns, name))
     }
@@ -99,12 +103,20 @@ impl KubeStore {
     pub fn create(&mut self, mut obj: Value, now_rfc3339: &str) -> Result<Value, ApiError> {
         let key = Self::key_from(&obj)?;
         if self.objects.contains_key(&key) {
-            return Err(ApiError::Conflict(format!("{}/{} already exists", key.0, key.2)));
+            return Err(ApiError::Conflict(format!(
+                "{}/{} already exists",
+                key.0, key.2
+            )));
         }
         self.next_uid += 1;
-        let m = obj["metadata"].as_object_mut().ok_or_else(|| ApiError::Invalid("metadata must be an object".into()))?;
+        let m = obj["metadata"]
+            .as_object_mut()
+            .ok_or_else(|| ApiError::Invalid("metadata must be an object".into()))?;
         m.insert("namespace".into(), json!(key.1));
-        m.insert("uid".into(), json!(format!("00000000-0000-4000-8000-{:012x}", self.next_uid)));
+        m.insert(
+            "uid".into(),
+            json!(format!("00000000-0000-4000-8000-{:012x}", self.next_uid)),
+        );
         m.insert("generation".into(), json!(1));
         m.insert("creationTimestamp".into(), json!(now_rfc3339));
         m.remove("deletionTimestamp");
@@ -123,7 +135,13 @@ impl KubeStore {
         };
         check_rv(&current, expected_rv)?;
         let spec_changed = current.get("spec") != obj.get("spec");
-        for field in ["uid", "creationTimestamp", "deletionTimestamp", "generation", "namespace"] {
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "generation",
+            "namespace",
+        ] {
             match current["metadata"].get(field) {
                 Some(v) => {
                     obj["metadata"][field] = v.clone();
@@ -155,7 +173,12 @@ impl KubeStore {
     }
 
     /// The status subresource: only status changes.
-    pub fn update_status(&mut self, key: &Key, status: Value, expected_rv: Option<&str>) -> Result<Value, ApiError> {
+    pub fn update_status(
+        &mut self,
+        key: &Key,
+        status: Value,
+        expected_rv: Option<&str>,
+    ) -> Result<Value, ApiError> {
         let Some(mut current) = self.objects.get(key).cloned() else {
             return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
         };
@@ -186,7 +209,10 @@ impl KubeStore {
         let Some(mut current) = self.objects.get(key).cloned() else {
             return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
         };
-        let has_finalizers = current["metadata"]["finalizers"].as_array().map(|f| !f.is_empty()).unwrap_or(false);
+        let has_finalizers = current["metadata"]["finalizers"]
+            .as_array()
+            .map(|f| !f.is_empty())
+            .unwrap_or(false);
         if has_finalizers {
             if current["metadata"].get("deletionTimestamp").is_none() {
                 current["metadata"]["deletionTimestamp"] = json!(now_rfc3339);
@@ -205,7 +231,10 @@ impl KubeStore {
             return;
         };
         let marked = current["metadata"].get("deletionTimestamp").is_some();
-        let empty = current["metadata"]["finalizers"].as_array().map(|f| f.is_empty()).unwrap_or(true);
+        let empty = current["metadata"]["finalizers"]
+            .as_array()
+            .map(|f| f.is_empty())
+            .unwrap_or(true);
         if marked && empty {
             self.remove(key);
         }
@@ -217,7 +246,10 @@ impl KubeStore {
             return;
         };
         self.emit(key, &obj, true);
-        let uid = obj["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        let uid = obj["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let owned: Vec<Key> = self
             .objects
             .iter()
@@ -237,7 +269,9 @@ impl KubeStore {
 
 fn check_rv(current: &Value, expected: Option<&str>) -> Result<(), ApiError> {
     if let Some(rv) = expected {
-        let actual = current["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+        let actual = current["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
         if rv != actual {
             return Err(ApiError::Conflict(format!(
                 "the object has been modified; please apply your changes to the latest version (resourceVersion {rv} is not {actual})"
@@ -260,15 +294,25 @@ mod tests {
     fn stale_writes_conflict_and_generation_follows_spec() {
         let mut s = KubeStore::default();
         let created = s.create(cr("x"), "t").unwrap();
-        let rv = created["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+        let rv = created["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let key = key_of("FlinkDeployment", "default", "x");
         s.update_status(&key, json!({"a": 1}), Some(&rv)).unwrap();
-        assert!(matches!(s.update_status(&key, json!({"a": 2}), Some(&rv)), Err(ApiError::Conflict(_))));
+        assert!(matches!(
+            s.update_status(&key, json!({"a": 2}), Some(&rv)),
+            Err(ApiError::Conflict(_))
+        ));
         let mut changed = s.get(&key).unwrap().clone();
         changed["spec"]["image"] = json!("b");
         let updated = s.update(changed, None).unwrap();
         assert_eq!(updated["metadata"]["generation"], json!(2));
-        assert_eq!(updated["status"], json!({"a": 1}), "status survives a spec update");
+        assert_eq!(
+            updated["status"],
+            json!({"a": 1}),
+            "status survives a spec update"
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The deterministic simulator: a fake Kubernetes and fake Flink clusters in virtual time,
 //! driving the operator's real reconciliation code through its ports.
 
-pub mod scenario;
-pub mod timeline;
 pub mod flink;
 pub mod kube;
-pub mod world;
+pub mod load;
 pub mod ports;
 pub mod runner;
+pub mod scenario;
+pub mod timeline;
+pub mod world;

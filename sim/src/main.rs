@@ -1,1 +1,67 @@
-fn main() {}
+//! `flink-sim`: runs scenarios against the simulated cluster.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use flink_sim::load::load_scenario;
+use flink_sim::runner::Simulation;
+use flink_sim::timeline::render;
+
+const USAGE: &str = "usage: flink-sim run FILE [--seed N]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("run") {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    let mut file = None;
+    let mut seed = None;
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--seed" => match rest.next().and_then(|s| s.parse::<u64>().ok()) {
+                Some(s) => seed = Some(s),
+                None => {
+                    eprintln!("--seed needs a whole number\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            other if file.is_none() && !other.starts_with("--") => {
+                file = Some(PathBuf::from(other))
+            }
+            other => {
+                eprintln!("unexpected argument '{other}'\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(file) = file else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let mut scenario = match load_scenario(&file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(s) = seed {
+        scenario.seed = s;
+    }
+    println!("scenario: {} (seed {})", scenario.name, scenario.seed);
+    let outcome = Simulation::new(&scenario).run(&scenario);
+    print!("{}", render(&outcome.timeline));
+    for (name, statuses) in &outcome.snapshots {
+        println!("--- statuses at {name}");
+        print!("{statuses}");
+    }
+    match outcome.failure {
+        None => ExitCode::SUCCESS,
+        Some(f) => {
+            eprintln!("{f}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -29,7 +29,8 @@ impl SimPorts {
 }
 
 fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, KubeError> {
-    serde_json::from_value(v.clone()).map_err(|e| KubeError::Api(format!("undecodable object: {e}")))
+    serde_json::from_value(v.clone())
+        .map_err(|e| KubeError::Api(format!("undecodable object: {e}")))
 }
 
 fn to_value<T: Serialize>(t: &T) -> Value {
@@ -59,14 +60,24 @@ impl World {
         self.counters.kube_requests += 1;
         self.counters.kube_writes += 1;
         if self.consume_fault(FaultKind::ApiConflict, None) {
-            return Err(KubeError::Conflict("simulated conflict (apiConflict fault)".into()));
+            return Err(KubeError::Conflict(
+                "simulated conflict (apiConflict fault)".into(),
+            ));
         }
         Ok(())
     }
 
-    fn get_typed<T: DeserializeOwned>(&mut self, kind: &str, ns: &str, name: &str) -> Result<Option<T>, KubeError> {
+    fn get_typed<T: DeserializeOwned>(
+        &mut self,
+        kind: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<T>, KubeError> {
         self.read();
-        self.view().get(&key_of(kind, ns, name)).map(typed).transpose()
+        self.view()
+            .get(&key_of(kind, ns, name))
+            .map(typed)
+            .transpose()
     }
 
     fn update_status_of(&mut self, kind: &str, obj: Value) -> Result<Value, KubeError> {
@@ -74,20 +85,36 @@ impl World {
         let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
         let rv = obj["metadata"]["resourceVersion"].as_str();
-        let result = self.kube.update_status(&key_of(kind, ns, name), obj["status"].clone(), rv).map_err(api_err);
+        let result = self
+            .kube
+            .update_status(&key_of(kind, ns, name), obj["status"].clone(), rv)
+            .map_err(api_err);
         self.flush_watch();
         result
     }
 
-    fn set_finalizers_of(&mut self, kind: &str, obj: Value, finalizers: Vec<String>) -> Result<Value, KubeError> {
+    fn set_finalizers_of(
+        &mut self,
+        kind: &str,
+        obj: Value,
+        finalizers: Vec<String>,
+    ) -> Result<Value, KubeError> {
         self.write()?;
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let key = key_of(kind, &ns, &name);
         let Some(mut current) = self.kube.get(&key).cloned() else {
             return Err(KubeError::NotFound(format!("{kind}/{name}")));
         };
-        let rv = obj["metadata"]["resourceVersion"].as_str().map(str::to_string);
+        let rv = obj["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
         current["metadata"]["finalizers"] = json!(finalizers);
         let result = self.kube.update(current, rv.as_deref()).map_err(api_err);
         self.flush_watch();
@@ -99,8 +126,14 @@ impl World {
     /// Create, or replace labels, annotations, owner references and spec if they differ.
     fn apply_object(&mut self, mut obj: Value) -> Result<(), KubeError> {
         let kind = obj["kind"].as_str().unwrap_or_default().to_string();
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let key = key_of(&kind, &ns, &name);
         match self.kube.get(&key).cloned() {
             None => {
@@ -109,7 +142,9 @@ impl World {
                 self.kube.create(obj, &now).map(|_| ()).map_err(api_err)
             }
             Some(current) => {
-                let same = ["labels", "annotations", "ownerReferences"].iter().all(|f| current["metadata"].get(*f) == obj["metadata"].get(*f))
+                let same = ["labels", "annotations", "ownerReferences"]
+                    .iter()
+                    .all(|f| current["metadata"].get(*f) == obj["metadata"].get(*f))
                     && current.get("spec") == obj.get("spec")
                     && current.get("data") == obj.get("data");
                 if same {
@@ -134,36 +169,88 @@ impl World {
         self.kube.delete(&key, &now).map_err(api_err)
     }
 
-    fn list_typed<T: DeserializeOwned>(&mut self, kind: &str, ns: &str, selector: &str) -> Result<Vec<T>, KubeError> {
+    fn list_typed<T: DeserializeOwned>(
+        &mut self,
+        kind: &str,
+        ns: &str,
+        selector: &str,
+    ) -> Result<Vec<T>, KubeError> {
         self.read();
-        self.view().list(kind, ns).into_iter().filter(|o| labels_match(o, selector)).map(typed).collect()
+        self.view()
+            .list(kind, ns)
+            .into_iter()
+            .filter(|o| labels_match(o, selector))
+            .map(typed)
+            .collect()
     }
 }
 
 #[async_trait]
 impl KubeApi for SimPorts {
-    async fn get_flink_deployment(&self, namespace: &str, name: &str) -> Result<Option<FlinkDeployment>, KubeError> {
+    async fn get_flink_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<FlinkDeployment>, KubeError> {
         self.lock().get_typed("FlinkDeployment", namespace, name)
     }
-    async fn update_flink_deployment_status(&self, resource: &FlinkDeployment) -> Result<FlinkDeployment, KubeError> {
-        typed(&self.lock().update_status_of("FlinkDeployment", to_value(resource))?)
+    async fn update_flink_deployment_status(
+        &self,
+        resource: &FlinkDeployment,
+    ) -> Result<FlinkDeployment, KubeError> {
+        typed(
+            &self
+                .lock()
+                .update_status_of("FlinkDeployment", to_value(resource))?,
+        )
     }
-    async fn set_flink_deployment_finalizers(&self, resource: &FlinkDeployment, finalizers: Vec<String>) -> Result<FlinkDeployment, KubeError> {
-        typed(&self.lock().set_finalizers_of("FlinkDeployment", to_value(resource), finalizers)?)
+    async fn set_flink_deployment_finalizers(
+        &self,
+        resource: &FlinkDeployment,
+        finalizers: Vec<String>,
+    ) -> Result<FlinkDeployment, KubeError> {
+        typed(
+            &self
+                .lock()
+                .set_finalizers_of("FlinkDeployment", to_value(resource), finalizers)?,
+        )
     }
-    async fn get_session_job(&self, namespace: &str, name: &str) -> Result<Option<FlinkSessionJob>, KubeError> {
+    async fn get_session_job(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<FlinkSessionJob>, KubeError> {
         self.lock().get_typed("FlinkSessionJob", namespace, name)
     }
     async fn list_session_jobs(&self, namespace: &str) -> Result<Vec<FlinkSessionJob>, KubeError> {
         self.lock().list_typed("FlinkSessionJob", namespace, "")
     }
-    async fn update_session_job_status(&self, resource: &FlinkSessionJob) -> Result<FlinkSessionJob, KubeError> {
-        typed(&self.lock().update_status_of("FlinkSessionJob", to_value(resource))?)
+    async fn update_session_job_status(
+        &self,
+        resource: &FlinkSessionJob,
+    ) -> Result<FlinkSessionJob, KubeError> {
+        typed(
+            &self
+                .lock()
+                .update_status_of("FlinkSessionJob", to_value(resource))?,
+        )
     }
-    async fn set_session_job_finalizers(&self, resource: &FlinkSessionJob, finalizers: Vec<String>) -> Result<FlinkSessionJob, KubeError> {
-        typed(&self.lock().set_finalizers_of("FlinkSessionJob", to_value(resource), finalizers)?)
+    async fn set_session_job_finalizers(
+        &self,
+        resource: &FlinkSessionJob,
+        finalizers: Vec<String>,
+    ) -> Result<FlinkSessionJob, KubeError> {
+        typed(
+            &self
+                .lock()
+                .set_finalizers_of("FlinkSessionJob", to_value(resource), finalizers)?,
+        )
     }
-    async fn get_deployment(&self, namespace: &str, name: &str) -> Result<Option<Deployment>, KubeError> {
+    async fn get_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Deployment>, KubeError> {
         self.lock().get_typed("Deployment", namespace, name)
     }
     async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError> {
@@ -181,13 +268,22 @@ impl KubeApi for SimPorts {
     async fn apply_config_map(&self, config_map: &ConfigMap) -> Result<(), KubeError> {
         self.lock().apply_object(to_value(config_map))
     }
-    async fn list_config_maps(&self, namespace: &str, label_selector: &str) -> Result<Vec<ConfigMap>, KubeError> {
-        self.lock().list_typed("ConfigMap", namespace, label_selector)
+    async fn list_config_maps(
+        &self,
+        namespace: &str,
+        label_selector: &str,
+    ) -> Result<Vec<ConfigMap>, KubeError> {
+        self.lock()
+            .list_typed("ConfigMap", namespace, label_selector)
     }
     async fn delete_config_map(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
         self.lock().delete_object("ConfigMap", namespace, name)
     }
-    async fn list_pods(&self, namespace: &str, label_selector: &str) -> Result<Vec<Pod>, KubeError> {
+    async fn list_pods(
+        &self,
+        namespace: &str,
+        label_selector: &str,
+    ) -> Result<Vec<Pod>, KubeError> {
         self.lock().list_typed("Pod", namespace, label_selector)
     }
     async fn publish_event(&self, event: &EventRecord) -> Result<(), KubeError> {
@@ -196,7 +292,8 @@ impl KubeApi for SimPorts {
         let now = w.now;
         w.flush_watch();
         w.events.push((now, event.clone()));
-        w.journal.push((now, crate::world::Journal::Event(event.clone())));
+        w.journal
+            .push((now, crate::world::Journal::Event(event.clone())));
         Ok(())
     }
 }
@@ -211,30 +308,69 @@ impl World {
     /// The cluster behind an endpoint, if its REST API answers now.
     fn rest(&mut self, at: &FlinkEndpoint) -> Result<&mut FlinkCluster, FlinkError> {
         self.counters.flink_requests += 1;
-        if self.fault_active(FaultKind::RestUnavailable, Some((&at.namespace, &at.cluster_id))) {
-            return Err(FlinkError::Unavailable(format!("connect to {} timed out", at.url)));
+        if self.fault_active(
+            FaultKind::RestUnavailable,
+            Some((&at.namespace, &at.cluster_id)),
+        ) {
+            return Err(FlinkError::Unavailable(format!(
+                "connect to {} timed out",
+                at.url
+            )));
         }
         self.clusters
             .get_mut(&(at.namespace.clone(), at.cluster_id.clone()))
             .ok_or_else(|| FlinkError::Unavailable(format!("connection refused: {}", at.url)))
     }
 
-    fn trigger(&mut self, at: &FlinkEndpoint, job_id: &str, stop: bool, checkpoint: bool, directory: Option<String>) -> Result<String, FlinkError> {
-        let done_at = self.now + if checkpoint { 1000 } else { self.settings.savepoint_duration.as_millis() as i64 };
+    fn trigger(
+        &mut self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+        stop: bool,
+        checkpoint: bool,
+        directory: Option<String>,
+    ) -> Result<String, FlinkError> {
+        let done_at = self.now
+            + if checkpoint {
+                1000
+            } else {
+                self.settings.savepoint_duration.as_millis() as i64
+            };
         let trigger = self.rng.hex(32);
         let cluster = self.rest(at)?;
-        let job = cluster.job(job_id).ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
+        let job = cluster
+            .job(job_id)
+            .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
         if crate::flink::is_terminal(&job.state) {
-            return Err(FlinkError::Conflict(format!("Job {job_id} already reached another terminal state")));
+            return Err(FlinkError::Conflict(format!(
+                "Job {job_id} already reached another terminal state"
+            )));
         }
         let directory = directory.or_else(|| cluster.savepoints_dir());
-        cluster.operations.insert(trigger.clone(), Operation { job_id: job_id.into(), done_at, stop, checkpoint, result: None, directory });
+        cluster.operations.insert(
+            trigger.clone(),
+            Operation {
+                job_id: job_id.into(),
+                done_at,
+                stop,
+                checkpoint,
+                result: None,
+                directory,
+            },
+        );
         Ok(decode::<TriggerResponse>(json!({"request-id": trigger}))?.request_id)
     }
 
-    fn operation(&mut self, at: &FlinkEndpoint, trigger: &str) -> Result<AsyncOperation, FlinkError> {
+    fn operation(
+        &mut self,
+        at: &FlinkEndpoint,
+        trigger: &str,
+    ) -> Result<AsyncOperation, FlinkError> {
         let cluster = self.rest(at)?;
-        let op = cluster.operations.get(trigger).ok_or_else(|| FlinkError::NotFound(format!("Operation {trigger} not found")))?;
+        let op = cluster
+            .operations
+            .get(trigger)
+            .ok_or_else(|| FlinkError::NotFound(format!("Operation {trigger} not found")))?;
         decode(cluster.operation_json(op))
     }
 }
@@ -251,72 +387,147 @@ impl FlinkApi for SimPorts {
     }
     async fn upload_jar(&self, at: &FlinkEndpoint, local_path: &str) -> Result<String, FlinkError> {
         let mut w = self.lock();
-        let id = format!("{}_{}", w.rng.hex(8), local_path.rsplit('/').next().unwrap_or(local_path));
+        let id = format!(
+            "{}_{}",
+            w.rng.hex(8),
+            local_path.rsplit('/').next().unwrap_or(local_path)
+        );
         let cluster = w.rest(at)?;
         cluster.jars.insert(id.clone(), local_path.to_string());
-        let answer: JarUploadResponse = decode(json!({"filename": format!("/tmp/flink-web-upload/{id}"), "status": "success"}))?;
+        let answer: JarUploadResponse = decode(
+            json!({"filename": format!("/tmp/flink-web-upload/{id}"), "status": "success"}),
+        )?;
         Ok(answer.jar_id().to_string())
     }
-    async fn run_jar(&self, at: &FlinkEndpoint, jar_id: &str, request: &JarRunRequest) -> Result<JarRunResponse, FlinkError> {
+    async fn run_jar(
+        &self,
+        at: &FlinkEndpoint,
+        jar_id: &str,
+        request: &JarRunRequest,
+    ) -> Result<JarRunResponse, FlinkError> {
         let mut w = self.lock();
         let job_id = request.job_id.clone().unwrap_or_else(|| w.rng.hex(32));
         let app_id = w.rng.hex(32);
         let now = w.now;
         let timing = w.timing();
         let cluster = w.rest(at)?;
-        let jar = cluster.jars.get(jar_id).cloned().ok_or_else(|| FlinkError::NotFound(format!("Jar file {jar_id} does not exist")))?;
+        let jar = cluster
+            .jars
+            .get(jar_id)
+            .cloned()
+            .ok_or_else(|| FlinkError::NotFound(format!("Jar file {jar_id} does not exist")))?;
         let restored = match &request.savepoint_path {
             Some(p) if p.contains("/chk-") => crate::flink::RestoredFrom::Checkpoint(p.clone()),
             Some(p) => crate::flink::RestoredFrom::Savepoint(p.clone()),
             None => crate::flink::RestoredFrom::None,
         };
-        let name = request.entry_class.clone().unwrap_or_else(|| jar.rsplit('/').next().unwrap_or(&jar).to_string());
-        cluster.submit(job_id.clone(), name, request.parallelism.unwrap_or(1) as i64, restored, String::new(), now, &timing);
+        let name = request
+            .entry_class
+            .clone()
+            .unwrap_or_else(|| jar.rsplit('/').next().unwrap_or(&jar).to_string());
+        cluster.submit(
+            job_id.clone(),
+            name,
+            request.parallelism.unwrap_or(1) as i64,
+            restored,
+            String::new(),
+            now,
+            &timing,
+        );
         decode(json!({"jobid": job_id, "applicationId": app_id}))
     }
     async fn delete_jar(&self, at: &FlinkEndpoint, jar_id: &str) -> Result<(), FlinkError> {
         self.lock().rest(at)?.jars.remove(jar_id);
         Ok(())
     }
-    async fn trigger_savepoint(&self, at: &FlinkEndpoint, job_id: &str, target_directory: Option<String>, _format_type: &str) -> Result<String, FlinkError> {
-        self.lock().trigger(at, job_id, false, false, target_directory)
+    async fn trigger_savepoint(
+        &self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+        target_directory: Option<String>,
+        _format_type: &str,
+    ) -> Result<String, FlinkError> {
+        self.lock()
+            .trigger(at, job_id, false, false, target_directory)
     }
-    async fn stop_with_savepoint(&self, at: &FlinkEndpoint, job_id: &str, target_directory: Option<String>, _drain: bool) -> Result<String, FlinkError> {
-        self.lock().trigger(at, job_id, true, false, target_directory)
+    async fn stop_with_savepoint(
+        &self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+        target_directory: Option<String>,
+        _drain: bool,
+    ) -> Result<String, FlinkError> {
+        self.lock()
+            .trigger(at, job_id, true, false, target_directory)
     }
-    async fn savepoint_status(&self, at: &FlinkEndpoint, _job_id: &str, trigger_id: &str) -> Result<AsyncOperation, FlinkError> {
+    async fn savepoint_status(
+        &self,
+        at: &FlinkEndpoint,
+        _job_id: &str,
+        trigger_id: &str,
+    ) -> Result<AsyncOperation, FlinkError> {
         self.lock().operation(at, trigger_id)
     }
-    async fn trigger_checkpoint(&self, at: &FlinkEndpoint, job_id: &str, _checkpoint_type: &str) -> Result<String, FlinkError> {
+    async fn trigger_checkpoint(
+        &self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+        _checkpoint_type: &str,
+    ) -> Result<String, FlinkError> {
         self.lock().trigger(at, job_id, false, true, None)
     }
-    async fn checkpoint_status(&self, at: &FlinkEndpoint, _job_id: &str, trigger_id: &str) -> Result<AsyncOperation, FlinkError> {
+    async fn checkpoint_status(
+        &self,
+        at: &FlinkEndpoint,
+        _job_id: &str,
+        trigger_id: &str,
+    ) -> Result<AsyncOperation, FlinkError> {
         self.lock().operation(at, trigger_id)
     }
-    async fn checkpoints(&self, at: &FlinkEndpoint, job_id: &str) -> Result<CheckpointStatistics, FlinkError> {
+    async fn checkpoints(
+        &self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+    ) -> Result<CheckpointStatistics, FlinkError> {
         let mut w = self.lock();
         let cluster = w.rest(at)?;
-        let job = cluster.job(job_id).ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
+        let job = cluster
+            .job(job_id)
+            .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
         decode(cluster.checkpoints_json(job))
     }
     async fn cancel_job(&self, at: &FlinkEndpoint, job_id: &str) -> Result<(), FlinkError> {
         let mut w = self.lock();
         let now = w.now;
         let cluster = w.rest(at)?;
-        let job = cluster.job_mut(job_id).ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
+        let job = cluster
+            .job_mut(job_id)
+            .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
         if crate::flink::is_terminal(&job.state) {
-            return Err(FlinkError::Conflict(format!("Job {job_id} already reached another terminal state")));
+            return Err(FlinkError::Conflict(format!(
+                "Job {job_id} already reached another terminal state"
+            )));
         }
         FlinkCluster::set_state(job, "CANCELED", now);
         Ok(())
     }
-    async fn exceptions(&self, at: &FlinkEndpoint, job_id: &str) -> Result<JobExceptions, FlinkError> {
+    async fn exceptions(
+        &self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+    ) -> Result<JobExceptions, FlinkError> {
         let mut w = self.lock();
         let cluster = w.rest(at)?;
-        let job = cluster.job(job_id).ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
+        let job = cluster
+            .job(job_id)
+            .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
         decode(cluster.exceptions_json(job))
     }
-    async fn dispose_savepoint(&self, at: &FlinkEndpoint, path: &str) -> Result<String, FlinkError> {
+    async fn dispose_savepoint(
+        &self,
+        at: &FlinkEndpoint,
+        path: &str,
+    ) -> Result<String, FlinkError> {
         let mut w = self.lock();
         w.rest(at)?;
         w.storage.remove(path);
@@ -326,7 +537,8 @@ impl FlinkApi for SimPorts {
     async fn shutdown_cluster(&self, at: &FlinkEndpoint) -> Result<(), FlinkError> {
         let mut w = self.lock();
         w.rest(at)?;
-        w.clusters.remove(&(at.namespace.clone(), at.cluster_id.clone()));
+        w.clusters
+            .remove(&(at.namespace.clone(), at.cluster_id.clone()));
         Ok(())
     }
 }

@@ -23,7 +23,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut cx = TaskContext::from_waker(Waker::noop());
     match future.as_mut().poll(&mut cx) {
         Poll::Ready(v) => v,
-        Poll::Pending => panic!("a simulated port returned Pending; the simulation must never wait"),
+        Poll::Pending => {
+            panic!("a simulated port returned Pending; the simulation must never wait")
+        }
     }
 }
 
@@ -59,7 +61,9 @@ impl Simulation {
         let world = World::new(scenario.seed, scenario.cluster.clone());
         let start = world.now;
         Simulation {
-            ports: SimPorts { world: Arc::new(Mutex::new(world)) },
+            ports: SimPorts {
+                world: Arc::new(Mutex::new(world)),
+            },
             scheduler: Scheduler::default(),
             operator_config: scenario.operator.iter().cloned().collect(),
             generations: BTreeMap::new(),
@@ -113,7 +117,14 @@ impl Simulation {
             if self.world().consume_fault(FaultKind::DropWatchEvents, None) {
                 continue;
             }
-            self.scheduler.notify(ObjectKey { kind: Kind::FlinkDeployment, namespace: ns, name: target }, now);
+            self.scheduler.notify(
+                ObjectKey {
+                    kind: Kind::FlinkDeployment,
+                    namespace: ns,
+                    name: target,
+                },
+                now,
+            );
         }
     }
 
@@ -123,9 +134,22 @@ impl Simulation {
         self.scheduler = Scheduler::default();
         self.generations.clear();
         let now = self.now();
-        let keys: Vec<(String, String, String)> = self.world().kube.keys().filter(|k| k.0 == "FlinkDeployment").cloned().collect();
+        let keys: Vec<(String, String, String)> = self
+            .world()
+            .kube
+            .keys()
+            .filter(|k| k.0 == "FlinkDeployment")
+            .cloned()
+            .collect();
         for (_, ns, name) in keys {
-            self.scheduler.notify(ObjectKey { kind: Kind::FlinkDeployment, namespace: ns, name }, now);
+            self.scheduler.notify(
+                ObjectKey {
+                    kind: Kind::FlinkDeployment,
+                    namespace: ns,
+                    name,
+                },
+                now,
+            );
         }
     }
 
@@ -134,12 +158,19 @@ impl Simulation {
         loop {
             self.deliver_watch();
             let now = self.now();
-            let Some(key) = self.scheduler.pop_due(now) else { return Ok(()) };
+            let Some(key) = self.scheduler.pop_due(now) else {
+                return Ok(());
+            };
             count += 1;
             if count > MAX_RECONCILES_PER_INSTANT {
                 return Err(format!("the operator reconciled {key:?} more than {MAX_RECONCILES_PER_INSTANT} times at one instant"));
             }
-            let ctx = Context { kube: &self.ports, flink: &self.ports, clock: &self.ports, operator_config: &self.operator_config };
+            let ctx = Context {
+                kube: &self.ports,
+                flink: &self.ports,
+                clock: &self.ports,
+                operator_config: &self.operator_config,
+            };
             let _ = block_on(controller::reconcile_key(&ctx, &mut self.scheduler, &key));
             self.world().tick();
             self.record();
@@ -156,8 +187,16 @@ impl Simulation {
         };
         self.faults_seen += faults.len();
         for (at, resource, text, heal) in faults {
-            let what = if heal { What::Heal(text) } else { What::Fault(text) };
-            self.timeline.push(Entry { at_ms: (at - self.start) as u64, resource, what });
+            let what = if heal {
+                What::Heal(text)
+            } else {
+                What::Fault(text)
+            };
+            self.timeline.push(Entry {
+                at_ms: (at - self.start) as u64,
+                resource,
+                what,
+            });
         }
         for (at, item) in journal {
             let at_ms = (at - self.start).max(0) as u64;
@@ -165,19 +204,31 @@ impl Simulation {
                 Journal::Event(e) => self.timeline.push(Entry {
                     at_ms,
                     resource: format!("{}/{}/{}", e.kind, e.namespace, e.name),
-                    what: What::Event { kind: e.event_type.as_str().to_string(), reason: e.reason, message: e.message },
+                    what: What::Event {
+                        kind: e.event_type.as_str().to_string(),
+                        reason: e.reason,
+                        message: e.message,
+                    },
                 }),
                 Journal::Resource(id, None) => {
                     self.seen.remove(&id);
-                    self.timeline.push(Entry { at_ms, resource: id, what: What::Step("removed from the API".into()) });
+                    self.timeline.push(Entry {
+                        at_ms,
+                        resource: id,
+                        what: What::Step("removed from the API".into()),
+                    });
                 }
                 Journal::Resource(id, Some(obj)) => {
                     let status = &obj["status"];
                     let now = [
                         status["lifecycleState"].as_str().map(str::to_string),
-                        status["jobManagerDeploymentStatus"].as_str().map(str::to_string),
+                        status["jobManagerDeploymentStatus"]
+                            .as_str()
+                            .map(str::to_string),
                         status["jobStatus"]["state"].as_str().map(str::to_string),
-                        status["reconciliationStatus"]["state"].as_str().map(str::to_string),
+                        status["reconciliationStatus"]["state"]
+                            .as_str()
+                            .map(str::to_string),
                     ];
                     let before = self.seen.get(&id).cloned().unwrap_or_default();
                     for (i, (a, b)) in before.iter().zip(now.iter()).enumerate() {
@@ -188,7 +239,11 @@ impl Simulation {
                                 2 => What::JobState(v.clone()),
                                 _ => What::ReconciliationState(v.clone()),
                             };
-                            self.timeline.push(Entry { at_ms, resource: id.clone(), what });
+                            self.timeline.push(Entry {
+                                at_ms,
+                                resource: id.clone(),
+                                what,
+                            });
                         }
                     }
                     self.seen.insert(id, now);
@@ -212,7 +267,13 @@ impl Simulation {
             if now >= deadline {
                 return Ok(false);
             }
-            let next = [self.world().next_wake(), self.scheduler.next_due()].into_iter().flatten().filter(|t| *t > now).min().unwrap_or(deadline).min(deadline);
+            let next = [self.world().next_wake(), self.scheduler.next_due()]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t > now)
+                .min()
+                .unwrap_or(deadline)
+                .min(deadline);
             self.world().now = next.max(now + 1);
         }
     }
@@ -224,11 +285,19 @@ impl Simulation {
     /// Checks an await/expect now: Ok, or the actual state for the message.
     pub fn evaluate(&self, check: &Check) -> Result<(), String> {
         let w = self.world();
-        let obj = w.kube.get(&key_of(&check.target.kind, &check.target.namespace, &check.target.name));
+        let obj = w.kube.get(&key_of(
+            &check.target.kind,
+            &check.target.namespace,
+            &check.target.name,
+        ));
         if check.absent {
             return match obj {
                 None => Ok(()),
-                Some(o) => Err(format!("{} still exists (lifecycleState {})", Self::owner(&check.target), o["status"]["lifecycleState"])),
+                Some(o) => Err(format!(
+                    "{} still exists (lifecycleState {})",
+                    Self::owner(&check.target),
+                    o["status"]["lifecycleState"]
+                )),
             };
         }
         let Some(obj) = obj else {
@@ -243,7 +312,11 @@ impl Simulation {
             let owner = Self::owner(&check.target);
             let record = w.newest_job(&owner);
             let state = record.map(|r| {
-                w.clusters.get(&r.cluster).and_then(|c| c.job(&r.job_id)).map(|j| j.state.clone()).unwrap_or_else(|| r.last_state.clone())
+                w.clusters
+                    .get(&r.cluster)
+                    .and_then(|c| c.job(&r.job_id))
+                    .map(|j| j.state.clone())
+                    .unwrap_or_else(|| r.last_state.clone())
             });
             let actual = json!({
                 "state": state,
@@ -252,10 +325,18 @@ impl Simulation {
                 "runningInstances": w.running_instances(&owner),
             });
             let mut expected = serde_json::Map::new();
-            if let Some(s) = &job.state { expected.insert("state".into(), json!(s)); }
-            if let Some(p) = job.parallelism { expected.insert("parallelism".into(), json!(p)); }
-            if let Some(r) = &job.restored_from { expected.insert("restoredFrom".into(), json!(r)); }
-            if let Some(n) = job.running_instances { expected.insert("runningInstances".into(), json!(n)); }
+            if let Some(s) = &job.state {
+                expected.insert("state".into(), json!(s));
+            }
+            if let Some(p) = job.parallelism {
+                expected.insert("parallelism".into(), json!(p));
+            }
+            if let Some(r) = &job.restored_from {
+                expected.insert("restoredFrom".into(), json!(r));
+            }
+            if let Some(n) = job.running_instances {
+                expected.insert("runningInstances".into(), json!(n));
+            }
             if !subset(&Value::Object(expected), &actual) {
                 return Err(format!("job is {actual}"));
             }
@@ -267,17 +348,33 @@ impl Simulation {
     pub fn statuses(&self) -> String {
         let w = self.world();
         let mut out = String::new();
-        for key in w.kube.keys().filter(|k| k.0 == "FlinkDeployment" || k.0 == "FlinkSessionJob") {
+        for key in w
+            .kube
+            .keys()
+            .filter(|k| k.0 == "FlinkDeployment" || k.0 == "FlinkSessionJob")
+        {
             let obj = w.kube.get(key).unwrap();
             out.push_str(&format!("{}/{}/{}:\n", key.0, key.1, key.2));
             let status = &obj["status"];
             for (label, value) in [
                 ("lifecycleState", &status["lifecycleState"]),
-                ("jobManagerDeploymentStatus", &status["jobManagerDeploymentStatus"]),
+                (
+                    "jobManagerDeploymentStatus",
+                    &status["jobManagerDeploymentStatus"],
+                ),
                 ("jobStatus.state", &status["jobStatus"]["state"]),
-                ("reconciliationStatus.state", &status["reconciliationStatus"]["state"]),
-                ("jobStatus.upgradeSavepointPath", &status["jobStatus"]["upgradeSavepointPath"]),
-                ("lastSavepoint", &status["jobStatus"]["savepointInfo"]["lastSavepoint"]["location"]),
+                (
+                    "reconciliationStatus.state",
+                    &status["reconciliationStatus"]["state"],
+                ),
+                (
+                    "jobStatus.upgradeSavepointPath",
+                    &status["jobStatus"]["upgradeSavepointPath"],
+                ),
+                (
+                    "lastSavepoint",
+                    &status["jobStatus"]["savepointInfo"]["lastSavepoint"]["location"],
+                ),
                 ("observedGeneration", &status["observedGeneration"]),
                 ("error", &status["error"]),
             ] {
@@ -286,11 +383,29 @@ impl Simulation {
                 }
             }
         }
-        let jobs: Vec<String> = w.jobs.iter().map(|j| {
-            let state = w.clusters.get(&j.cluster).and_then(|c| c.job(&j.job_id)).map(|x| x.state.clone()).unwrap_or_else(|| j.last_state.clone());
-            format!("  {} +{} {} restoredFrom={}{}", j.owner, fmt_offset((j.submitted_at - self.start) as u64), state, j.restored_from.name(),
-                j.restored_from.path().map(|p| format!(" ({p})")).unwrap_or_default())
-        }).collect();
+        let jobs: Vec<String> = w
+            .jobs
+            .iter()
+            .map(|j| {
+                let state = w
+                    .clusters
+                    .get(&j.cluster)
+                    .and_then(|c| c.job(&j.job_id))
+                    .map(|x| x.state.clone())
+                    .unwrap_or_else(|| j.last_state.clone());
+                format!(
+                    "  {} +{} {} restoredFrom={}{}",
+                    j.owner,
+                    fmt_offset((j.submitted_at - self.start) as u64),
+                    state,
+                    j.restored_from.name(),
+                    j.restored_from
+                        .path()
+                        .map(|p| format!(" ({p})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
         if !jobs.is_empty() {
             out.push_str("jobs submitted:\n");
             out.push_str(&jobs.join("\n"));
@@ -302,14 +417,24 @@ impl Simulation {
     fn apply(&mut self, manifest: &Value) -> Result<(), String> {
         let mut w = self.world();
         let kind = manifest["kind"].as_str().unwrap_or_default().to_string();
-        let name = manifest["metadata"]["name"].as_str().ok_or("manifest without metadata.name")?.to_string();
-        let ns = manifest["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let name = manifest["metadata"]["name"]
+            .as_str()
+            .ok_or("manifest without metadata.name")?
+            .to_string();
+        let ns = manifest["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         let key = key_of(&kind, &ns, &name);
         let now = w.now_rfc3339();
         let mut obj = manifest.clone();
         obj["metadata"]["namespace"] = json!(ns);
         match w.kube.get(&key).cloned() {
-            None => w.kube.create(obj, &now).map(|_| ()).map_err(|e| format!("{e:?}")),
+            None => w
+                .kube
+                .create(obj, &now)
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}")),
             Some(current) => {
                 // Like `kubectl apply`: the manifest's spec and labels replace what is there.
                 let mut updated = current.clone();
@@ -319,7 +444,10 @@ impl Simulation {
                         updated["metadata"][field] = v.clone();
                     }
                 }
-                w.kube.update(updated, None).map(|_| ()).map_err(|e| format!("{e:?}"))
+                w.kube
+                    .update(updated, None)
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}"))
             }
         }
     }
@@ -327,21 +455,44 @@ impl Simulation {
     fn patch(&mut self, target: &Target, merge: &Value) -> Result<(), String> {
         let mut w = self.world();
         let key = key_of(&target.kind, &target.namespace, &target.name);
-        let current = w.kube.get(&key).cloned().ok_or_else(|| format!("{} does not exist", Self::owner(target)))?;
+        let current = w
+            .kube
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| format!("{} does not exist", Self::owner(target)))?;
         let mut updated = current.clone();
         merge_patch(&mut updated, merge);
         updated["status"] = current["status"].clone();
-        w.kube.update(updated, None).map(|_| ()).map_err(|e| format!("{e:?}"))
+        w.kube
+            .update(updated, None)
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
     }
 
     fn step_text(step: &Step) -> String {
         match &step.action {
-            Action::Apply(docs) => format!("apply {}", docs.iter().map(|d| format!("{}/{}", d["kind"].as_str().unwrap_or("?"), d["metadata"]["name"].as_str().unwrap_or("?"))).collect::<Vec<_>>().join(", ")),
-            Action::Await { check, within } => format!("await {} within {}", Self::owner(&check.target), flink_operator::duration::format_duration(*within)),
+            Action::Apply(docs) => format!(
+                "apply {}",
+                docs.iter()
+                    .map(|d| format!(
+                        "{}/{}",
+                        d["kind"].as_str().unwrap_or("?"),
+                        d["metadata"]["name"].as_str().unwrap_or("?")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Action::Await { check, within } => format!(
+                "await {} within {}",
+                Self::owner(&check.target),
+                flink_operator::duration::format_duration(*within)
+            ),
             Action::Patch { target, merge } => format!("patch {} {}", Self::owner(target), merge),
             Action::Fault(f) => format!("fault {}", f.kind.name()),
             Action::Heal(k) => format!("heal {}", k.map(|k| k.name()).unwrap_or("all")),
-            Action::Advance(d) => format!("advance {}", flink_operator::duration::format_duration(*d)),
+            Action::Advance(d) => {
+                format!("advance {}", flink_operator::duration::format_duration(*d))
+            }
             Action::Expect(c) => format!("expect {}", Self::owner(&c.target)),
             Action::Delete(t) => format!("delete {}", Self::owner(t)),
             Action::Snapshot(n) => format!("snapshot {n}"),
@@ -354,14 +505,21 @@ impl Simulation {
         let mut snapshots = Vec::new();
         for step in &scenario.steps {
             let offset = self.offset();
-            self.timeline.push(Entry { at_ms: offset, resource: "world".into(), what: What::Step(format!("line {}: {}", step.line, Self::step_text(step))) });
+            self.timeline.push(Entry {
+                at_ms: offset,
+                resource: "world".into(),
+                what: What::Step(format!("line {}: {}", step.line, Self::step_text(step))),
+            });
             let result: Result<(), String> = match &step.action {
                 Action::Apply(docs) => docs.iter().try_for_each(|d| self.apply(d)),
                 Action::Patch { target, merge } => self.patch(target, merge),
                 Action::Delete(target) => {
                     let now = self.world().now_rfc3339();
                     let key = key_of(&target.kind, &target.namespace, &target.name);
-                    self.world().kube.delete(&key, &now).map_err(|e| format!("{e:?}"))
+                    self.world()
+                        .kube
+                        .delete(&key, &now)
+                        .map_err(|e| format!("{e:?}"))
                 }
                 Action::Fault(f) => {
                     self.world().inject(f.clone());
@@ -382,14 +540,25 @@ impl Simulation {
                     let deadline = self.now() + within.as_millis() as i64;
                     match self.run_until(deadline, Some(check)) {
                         Ok(true) => Ok(()),
-                        Ok(false) => Err(format!("await did not hold within {}: expected {}; actual: {}",
-                            flink_operator::duration::format_duration(*within), expectation(check), self.evaluate(check).err().unwrap_or_default())),
+                        Ok(false) => Err(format!(
+                            "await did not hold within {}: expected {}; actual: {}",
+                            flink_operator::duration::format_duration(*within),
+                            expectation(check),
+                            self.evaluate(check).err().unwrap_or_default()
+                        )),
                         Err(e) => Err(e),
                     }
                 }
                 Action::Expect(check) => {
                     let now = self.now();
-                    self.run_until(now, None).and_then(|_| self.evaluate(check).map_err(|actual| format!("expect failed: expected {}; actual: {actual}", expectation(check))))
+                    self.run_until(now, None).and_then(|_| {
+                        self.evaluate(check).map_err(|actual| {
+                            format!(
+                                "expect failed: expected {}; actual: {actual}",
+                                expectation(check)
+                            )
+                        })
+                    })
                 }
                 Action::Snapshot(name) => {
                     snapshots.push((name.clone(), self.statuses()));
@@ -400,13 +569,22 @@ impl Simulation {
             if let Err(e) = result {
                 let message = format!("{}:{}: {e}", scenario.path.display(), step.line);
                 let offset = self.offset();
-                self.timeline.push(Entry { at_ms: offset, resource: "world".into(), what: What::Failure(message.clone()) });
+                self.timeline.push(Entry {
+                    at_ms: offset,
+                    resource: "world".into(),
+                    what: What::Failure(message.clone()),
+                });
                 failure = Some(message);
                 break;
             }
         }
         snapshots.push(("end".into(), self.statuses()));
-        Outcome { end_ms: self.offset(), timeline: self.timeline, failure, snapshots }
+        Outcome {
+            end_ms: self.offset(),
+            timeline: self.timeline,
+            failure,
+            snapshots,
+        }
     }
 }
 
@@ -450,9 +628,15 @@ pub fn fmt_offset(ms: u64) -> String {
 /// A status subset: every key given is present with an equal value; lists element by element.
 pub fn subset(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => e.iter().all(|(k, v)| a.get(k).map(|x| subset(v, x)).unwrap_or(v.is_null())),
-        (Value::Array(e), Value::Array(a)) => e.len() == a.len() && e.iter().zip(a).all(|(x, y)| subset(x, y)),
-        (Value::String(e), Value::Number(a)) | (Value::Number(a), Value::String(e)) => e == &a.to_string(),
+        (Value::Object(e), Value::Object(a)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).map(|x| subset(v, x)).unwrap_or(v.is_null())),
+        (Value::Array(e), Value::Array(a)) => {
+            e.len() == a.len() && e.iter().zip(a).all(|(x, y)| subset(x, y))
+        }
+        (Value::String(e), Value::Number(a)) | (Value::Number(a), Value::String(e)) => {
+            e == &a.to_string()
+        }
         (e, a) => e == a,
     }
 }
@@ -485,7 +669,10 @@ mod tests {
     fn subset_rules() {
         assert!(subset(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
         assert!(!subset(&json!({"a": 1}), &json!({"a": 2})));
-        assert!(subset(&json!({"a": {"b": "x"}}), &json!({"a": {"b": "x", "c": 1}})));
+        assert!(subset(
+            &json!({"a": {"b": "x"}}),
+            &json!({"a": {"b": "x", "c": 1}})
+        ));
         assert!(!subset(&json!({"l": [1]}), &json!({"l": [1, 2]})));
         assert!(subset(&json!({"g": "2"}), &json!({"g": 2})));
         assert!(!subset(&json!({"missing": 1}), &json!({})));

@@ -62,9 +62,15 @@ pub enum Action {
     /// Create or update, like `kubectl apply`: the manifests (one or more documents).
     Apply(Vec<Value>),
     /// Run the world until the condition holds, or fail after `within`.
-    Await { check: Check, within: Duration },
+    Await {
+        check: Check,
+        within: Duration,
+    },
     /// JSON merge patch of the resource.
-    Patch { target: Target, merge: Value },
+    Patch {
+        target: Target,
+        merge: Value,
+    },
     Fault(Fault),
     /// `heal: all` (None) or `heal: KIND` (Some(kind)).
     Heal(Option<FaultKind>),

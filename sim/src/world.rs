@@ -121,7 +121,12 @@ pub fn rfc3339(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -189,20 +194,31 @@ impl World {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 let f = self.faults.remove(pos);
-                self.fault_log.push((now, "world".into(), format!("{} spent", f.fault.kind.name()), true));
+                self.fault_log.push((
+                    now,
+                    "world".into(),
+                    format!("{} spent", f.fault.kind.name()),
+                    true,
+                ));
             }
         }
         true
     }
 
     fn image_blocked(&self, image: &str) -> bool {
-        self.faults.iter().any(|f| f.fault.kind == FaultKind::ImagePull && f.fault.image.as_deref() == Some(image))
+        self.faults.iter().any(|f| {
+            f.fault.kind == FaultKind::ImagePull && f.fault.image.as_deref() == Some(image)
+        })
     }
 
     fn crash_held(&self, ns: &str, cluster: &str) -> bool {
         self.faults.iter().any(|f| {
             f.fault.kind == FaultKind::JobManagerCrash
-                && f.fault.target.as_ref().map(|t| t.namespace == ns && t.name == cluster).unwrap_or(false)
+                && f.fault
+                    .target
+                    .as_ref()
+                    .map(|t| t.namespace == ns && t.name == cluster)
+                    .unwrap_or(false)
                 && f.until.is_some()
         })
     }
@@ -211,9 +227,16 @@ impl World {
     pub fn inject(&mut self, fault: Fault) {
         let now = self.now;
         let until = fault.duration.map(|d| now + ms(d));
-        let target = fault.target.as_ref().map(|t| (t.namespace.clone(), t.name.clone()));
-        let label = target.as_ref().map(|(ns, n)| format!("{}/{ns}/{n}", fault.target.as_ref().unwrap().kind)).unwrap_or_else(|| "world".into());
-        self.fault_log.push((now, label, describe_fault(&fault), false));
+        let target = fault
+            .target
+            .as_ref()
+            .map(|t| (t.namespace.clone(), t.name.clone()));
+        let label = target
+            .as_ref()
+            .map(|(ns, n)| format!("{}/{ns}/{n}", fault.target.as_ref().unwrap().kind))
+            .unwrap_or_else(|| "world".into());
+        self.fault_log
+            .push((now, label, describe_fault(&fault), false));
         match fault.kind {
             FaultKind::JobManagerCrash => {
                 if let Some((ns, name)) = &target {
@@ -241,25 +264,41 @@ impl World {
             FaultKind::OperatorRestart => return,
             _ => {}
         }
-        self.faults.push(ActiveFault { remaining: fault.count, until, fault });
+        self.faults.push(ActiveFault {
+            remaining: fault.count,
+            until,
+            fault,
+        });
     }
 
     /// `heal: all` or `heal: KIND`.
     pub fn heal(&mut self, kind: Option<FaultKind>) {
         let now = self.now;
-        let (healed, kept): (Vec<_>, Vec<_>) = self.faults.drain(..).partition(|f| kind.map(|k| f.fault.kind == k).unwrap_or(true));
+        let (healed, kept): (Vec<_>, Vec<_>) = self
+            .faults
+            .drain(..)
+            .partition(|f| kind.map(|k| f.fault.kind == k).unwrap_or(true));
         self.faults = kept;
         for f in healed {
             self.end_fault(&f);
         }
-        self.fault_log.push((now, "world".into(), kind.map(|k| k.name().to_string()).unwrap_or_else(|| "all".into()), true));
+        self.fault_log.push((
+            now,
+            "world".into(),
+            kind.map(|k| k.name().to_string())
+                .unwrap_or_else(|| "all".into()),
+            true,
+        ));
     }
 
     fn end_fault(&mut self, f: &ActiveFault) {
         if f.fault.kind == FaultKind::StaleReads {
             self.stale_view = None;
         }
-        if matches!(f.fault.kind, FaultKind::JobManagerCrash | FaultKind::ImagePull) {
+        if matches!(
+            f.fault.kind,
+            FaultKind::JobManagerCrash | FaultKind::ImagePull
+        ) {
             // Held containers restart on the kubelet's next try.
             let start = self.now + ms(self.settings.pod_startup);
             for timer in self.pod_timers.values_mut() {
@@ -270,20 +309,49 @@ impl World {
 
     fn expire_faults(&mut self) {
         let now = self.now;
-        let (expired, kept): (Vec<_>, Vec<_>) = self.faults.drain(..).partition(|f| f.until.map(|u| u <= now).unwrap_or(false));
+        let (expired, kept): (Vec<_>, Vec<_>) = self
+            .faults
+            .drain(..)
+            .partition(|f| f.until.map(|u| u <= now).unwrap_or(false));
         self.faults = kept;
         for f in expired {
-            self.fault_log.push((now, "world".into(), format!("{} ended", f.fault.kind.name()), true));
+            self.fault_log.push((
+                now,
+                "world".into(),
+                format!("{} ended", f.fault.kind.name()),
+                true,
+            ));
             self.end_fault(&f);
         }
     }
 
     fn crash_jobmanager(&mut self, ns: &str, name: &str) {
-        let pods: Vec<Key> = self.kube.list("Pod", ns).into_iter().filter(|p| labels_match(p, &format!("app={name},component=jobmanager"))).map(|p| key_of("Pod", ns, p["metadata"]["name"].as_str().unwrap_or_default())).collect();
+        let pods: Vec<Key> = self
+            .kube
+            .list("Pod", ns)
+            .into_iter()
+            .filter(|p| labels_match(p, &format!("app={name},component=jobmanager")))
+            .map(|p| {
+                key_of(
+                    "Pod",
+                    ns,
+                    p["metadata"]["name"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
         let restart_at = self.now + ms(self.settings.pod_startup);
         for key in pods {
-            self.set_pod_waiting(&key, "CrashLoopBackOff", "back-off restarting failed container flink-main-container");
-            self.pod_timers.insert(key, PodTimer { start_at: restart_at });
+            self.set_pod_waiting(
+                &key,
+                "CrashLoopBackOff",
+                "back-off restarting failed container flink-main-container",
+            );
+            self.pod_timers.insert(
+                key,
+                PodTimer {
+                    start_at: restart_at,
+                },
+            );
         }
         self.stop_cluster(ns, name);
     }
@@ -293,7 +361,11 @@ impl World {
         let recover = ms(self.settings.pod_startup) + ms(self.settings.job_startup);
         if let Some(c) = self.clusters.get_mut(&(ns.to_string(), name.to_string())) {
             let checkpointing = c.checkpointing();
-            for job in c.jobs.iter_mut().filter(|j| !crate::flink::is_terminal(&j.state)) {
+            for job in c
+                .jobs
+                .iter_mut()
+                .filter(|j| !crate::flink::is_terminal(&j.state))
+            {
                 job.exceptions.push((now, "org.apache.flink.runtime.jobmaster.JobMasterException: TaskManager with id tm-1 is no longer reachable.".into()));
                 if checkpointing {
                     FlinkCluster::set_state(job, "RESTARTING", now);
@@ -311,8 +383,15 @@ impl World {
         let now = self.now;
         let startup = ms(self.settings.job_startup);
         if let Some(c) = self.clusters.get_mut(&(ns.to_string(), name.to_string())) {
-            for job in c.jobs.iter_mut().filter(|j| !crate::flink::is_terminal(&j.state)) {
-                job.exceptions.push((now, "java.lang.RuntimeException: simulated job failure".into()));
+            for job in c
+                .jobs
+                .iter_mut()
+                .filter(|j| !crate::flink::is_terminal(&j.state))
+            {
+                job.exceptions.push((
+                    now,
+                    "java.lang.RuntimeException: simulated job failure".into(),
+                ));
                 job.next_checkpoint = None;
                 if terminal {
                     FlinkCluster::set_state(job, "FAILING", now);
@@ -354,25 +433,56 @@ impl World {
     }
 
     fn reconcile_deployments(&mut self) {
-        let deployments: Vec<Value> = self.kube.list_all("Deployment").into_iter().cloned().collect();
+        let deployments: Vec<Value> = self
+            .kube
+            .list_all("Deployment")
+            .into_iter()
+            .cloned()
+            .collect();
         for d in deployments {
-            let ns = d["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-            let name = d["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let ns = d["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let name = d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let uid = d["metadata"]["uid"].clone();
             let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
-            let pods: Vec<Value> = self.kube.list("Pod", &ns).into_iter().filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid).cloned().collect();
+            let pods: Vec<Value> = self
+                .kube
+                .list("Pod", &ns)
+                .into_iter()
+                .filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid)
+                .cloned()
+                .collect();
             // A changed pod template replaces the pods (the Recreate strategy).
             let template_hash = format!("{:x}", fnv(&d["spec"]["template"].to_string()));
             for p in &pods {
                 if p["metadata"]["labels"]["pod-template-hash"] != json!(template_hash) {
-                    let key = key_of("Pod", &ns, p["metadata"]["name"].as_str().unwrap_or_default());
+                    let key = key_of(
+                        "Pod",
+                        &ns,
+                        p["metadata"]["name"].as_str().unwrap_or_default(),
+                    );
                     let _ = self.kube.delete(&key, &rfc3339(self.now));
                     self.pod_timers.remove(&key);
                 }
             }
-            let current: Vec<Value> = self.kube.list("Pod", &ns).into_iter().filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid).cloned().collect();
+            let current: Vec<Value> = self
+                .kube
+                .list("Pod", &ns)
+                .into_iter()
+                .filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid)
+                .cloned()
+                .collect();
             for _ in current.len() as i64..replicas {
-                let pod_name = format!("{name}-{}-{}", &template_hash[..template_hash.len().min(8)], self.rng.hex(5));
+                let pod_name = format!(
+                    "{name}-{}-{}",
+                    &template_hash[..template_hash.len().min(8)],
+                    self.rng.hex(5)
+                );
                 let mut labels = d["spec"]["template"]["metadata"]["labels"].clone();
                 if !labels.is_object() {
                     labels = json!({});
@@ -384,12 +494,28 @@ impl World {
                     "spec": d["spec"]["template"]["spec"].clone(),
                     "status": {"phase": "Pending"}});
                 if self.kube.create(pod, &rfc3339(self.now)).is_ok() {
-                    self.pod_timers.insert(key_of("Pod", &ns, &pod_name), PodTimer { start_at: self.now + ms(self.settings.pod_startup) });
+                    self.pod_timers.insert(
+                        key_of("Pod", &ns, &pod_name),
+                        PodTimer {
+                            start_at: self.now + ms(self.settings.pod_startup),
+                        },
+                    );
                 }
             }
-            let extra: Vec<Value> = self.kube.list("Pod", &ns).into_iter().filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid).skip(replicas.max(0) as usize).cloned().collect();
+            let extra: Vec<Value> = self
+                .kube
+                .list("Pod", &ns)
+                .into_iter()
+                .filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid)
+                .skip(replicas.max(0) as usize)
+                .cloned()
+                .collect();
             for p in extra {
-                let key = key_of("Pod", &ns, p["metadata"]["name"].as_str().unwrap_or_default());
+                let key = key_of(
+                    "Pod",
+                    &ns,
+                    p["metadata"]["name"].as_str().unwrap_or_default(),
+                );
                 let _ = self.kube.delete(&key, &rfc3339(self.now));
                 self.pod_timers.remove(&key);
             }
@@ -400,19 +526,42 @@ impl World {
     }
 
     fn run_kubelet(&mut self) {
-        let due: Vec<Key> = self.pod_timers.iter().filter(|(_, t)| t.start_at <= self.now).map(|(k, _)| k.clone()).collect();
+        let due: Vec<Key> = self
+            .pod_timers
+            .iter()
+            .filter(|(_, t)| t.start_at <= self.now)
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in due {
-            let Some(pod) = self.kube.get(&key).cloned() else { continue };
-            let image = pod["spec"]["containers"][0]["image"].as_str().unwrap_or_default().to_string();
-            let cluster = pod["metadata"]["labels"]["app"].as_str().unwrap_or_default().to_string();
+            let Some(pod) = self.kube.get(&key).cloned() else {
+                continue;
+            };
+            let image = pod["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let cluster = pod["metadata"]["labels"]["app"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if self.image_blocked(&image) {
-                self.set_pod_waiting(&key, "ErrImagePull", &format!("failed to pull image \"{image}\": not found"));
+                self.set_pod_waiting(
+                    &key,
+                    "ErrImagePull",
+                    &format!("failed to pull image \"{image}\": not found"),
+                );
                 // Retried while the fault lasts; the heal brings the retry forward.
                 self.pod_timers.insert(key, PodTimer { start_at: i64::MAX });
                 continue;
             }
-            if self.crash_held(&key.1, &cluster) && pod["metadata"]["labels"]["component"] == "jobmanager" {
-                self.set_pod_waiting(&key, "CrashLoopBackOff", "back-off restarting failed container flink-main-container");
+            if self.crash_held(&key.1, &cluster)
+                && pod["metadata"]["labels"]["component"] == "jobmanager"
+            {
+                self.set_pod_waiting(
+                    &key,
+                    "CrashLoopBackOff",
+                    "back-off restarting failed container flink-main-container",
+                );
                 self.pod_timers.insert(key, PodTimer { start_at: i64::MAX });
                 continue;
             }
@@ -420,15 +569,32 @@ impl World {
             self.pod_timers.remove(&key);
         }
         // Deployment status follows its pods.
-        let deployments: Vec<Value> = self.kube.list_all("Deployment").into_iter().cloned().collect();
+        let deployments: Vec<Value> = self
+            .kube
+            .list_all("Deployment")
+            .into_iter()
+            .cloned()
+            .collect();
         for d in deployments {
-            let ns = d["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+            let ns = d["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let uid = d["metadata"]["uid"].clone();
-            let pods: Vec<&Value> = self.kube.list("Pod", &ns).into_iter().filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid).collect();
+            let pods: Vec<&Value> = self
+                .kube
+                .list("Pod", &ns)
+                .into_iter()
+                .filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid)
+                .collect();
             let ready = pods.iter().filter(|p| Self::pod_ready(p)).count() as i64;
             let status = json!({"replicas": pods.len(), "readyReplicas": ready, "availableReplicas": ready,
                                 "observedGeneration": d["metadata"]["generation"]});
-            let key = key_of("Deployment", &ns, d["metadata"]["name"].as_str().unwrap_or_default());
+            let key = key_of(
+                "Deployment",
+                &ns,
+                d["metadata"]["name"].as_str().unwrap_or_default(),
+            );
             self.kube.set_status(&key, status);
         }
     }
@@ -440,8 +606,14 @@ impl World {
         let mut should_run: BTreeSet<(String, String)> = BTreeSet::new();
         for p in self.kube.list_all("Pod") {
             if Self::pod_ready(p) && p["metadata"]["labels"]["component"] == "jobmanager" {
-                let ns = p["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-                let app = p["metadata"]["labels"]["app"].as_str().unwrap_or_default().to_string();
+                let ns = p["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let app = p["metadata"]["labels"]["app"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 should_run.insert((ns, app));
             }
         }
@@ -461,17 +633,32 @@ impl World {
     fn stop_cluster(&mut self, ns: &str, name: &str) {
         if let Some(c) = self.clusters.remove(&(ns.to_string(), name.to_string())) {
             for job in c.jobs {
-                if let Some(r) = self.jobs.iter_mut().rev().find(|r| r.job_id == job.id && r.cluster == (ns.to_string(), name.to_string())) {
-                    r.last_state = if crate::flink::is_terminal(&job.state) { job.state.clone() } else { "GONE".into() };
+                if let Some(r) =
+                    self.jobs.iter_mut().rev().find(|r| {
+                        r.job_id == job.id && r.cluster == (ns.to_string(), name.to_string())
+                    })
+                {
+                    r.last_state = if crate::flink::is_terminal(&job.state) {
+                        job.state.clone()
+                    } else {
+                        "GONE".into()
+                    };
                 }
             }
         }
     }
 
     fn read_config(&self, ns: &str, name: &str) -> BTreeMap<String, String> {
-        let cm = self.kube.get(&key_of("ConfigMap", ns, &format!("flink-config-{name}")));
-        let text = cm.and_then(|c| c["data"]["config.yaml"].as_str()).unwrap_or_default();
-        text.lines().filter_map(|l| l.split_once(": ")).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        let cm = self
+            .kube
+            .get(&key_of("ConfigMap", ns, &format!("flink-config-{name}")));
+        let text = cm
+            .and_then(|c| c["data"]["config.yaml"].as_str())
+            .unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn ha_config_map_key(ns: &str, name: &str) -> Key {
@@ -480,8 +667,16 @@ impl World {
 
     fn start_cluster(&mut self, ns: &str, name: &str) {
         let config = self.read_config(ns, name);
-        let version = config.get("kubernetes.container.image.ref").and_then(|i| i.split(':').nth(1)).map(|v| format!("{v}.0")).unwrap_or_else(|| "2.3.0".into());
-        let slots = config.get("taskmanager.numberOfTaskSlots").and_then(|v| v.parse().ok()).unwrap_or(1i64).max(1);
+        let version = config
+            .get("kubernetes.container.image.ref")
+            .and_then(|i| i.split(':').nth(1))
+            .map(|v| format!("{v}.0"))
+            .unwrap_or_else(|| "2.3.0".into());
+        let slots = config
+            .get("taskmanager.numberOfTaskSlots")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1i64)
+            .max(1);
         let mut cluster = FlinkCluster {
             namespace: ns.into(),
             name: name.into(),
@@ -494,34 +689,77 @@ impl World {
             config: config.clone(),
         };
         if config.get("execution.target").map(String::as_str) == Some("kubernetes-application") {
-            let job_id = config.get("$internal.pipeline.job-id").cloned().unwrap_or_else(|| self.rng.hex(32));
-            let parallelism = config.get("parallelism.default").and_then(|v| v.parse().ok()).unwrap_or(1i64);
+            let job_id = config
+                .get("$internal.pipeline.job-id")
+                .cloned()
+                .unwrap_or_else(|| self.rng.hex(32));
+            let parallelism = config
+                .get("parallelism.default")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1i64);
             cluster.taskmanagers = (parallelism + slots - 1) / slots;
             let ha_restore = if cluster.ha_enabled() {
-                self.kube.get(&Self::ha_config_map_key(ns, name)).and_then(|cm| cm["data"][format!("checkpointID-{job_id}")].as_str().map(str::to_string))
+                self.kube
+                    .get(&Self::ha_config_map_key(ns, name))
+                    .and_then(|cm| {
+                        cm["data"][format!("checkpointID-{job_id}")]
+                            .as_str()
+                            .map(str::to_string)
+                    })
             } else {
                 None
             };
             let restored = match (ha_restore, config.get("execution.savepoint.path")) {
                 (Some(path), _) => RestoredFrom::Checkpoint(path),
-                (None, Some(path)) if path.contains("/chk-") => RestoredFrom::Checkpoint(path.clone()),
+                (None, Some(path)) if path.contains("/chk-") => {
+                    RestoredFrom::Checkpoint(path.clone())
+                }
                 (None, Some(path)) => RestoredFrom::Savepoint(path.clone()),
                 (None, None) => RestoredFrom::None,
             };
-            let job_name = config.get("$internal.application.main").map(|c| c.rsplit('.').next().unwrap_or(c).to_string())
-                .or_else(|| config.get("pipeline.jars").map(|j| j.rsplit('/').next().unwrap_or(j).trim_end_matches(".jar").to_string()))
+            let job_name = config
+                .get("$internal.application.main")
+                .map(|c| c.rsplit('.').next().unwrap_or(c).to_string())
+                .or_else(|| {
+                    config.get("pipeline.jars").map(|j| {
+                        j.rsplit('/')
+                            .next()
+                            .unwrap_or(j)
+                            .trim_end_matches(".jar")
+                            .to_string()
+                    })
+                })
                 .unwrap_or_else(|| "job".into());
             let timing = self.timing();
             let owner = format!("FlinkDeployment/{ns}/{name}");
-            let lost = restored.path().map(|p| self.disposed.contains(p)).unwrap_or(false);
-            cluster.submit(job_id.clone(), job_name, parallelism, restored.clone(), owner.clone(), self.now, &timing);
+            let lost = restored
+                .path()
+                .map(|p| self.disposed.contains(p))
+                .unwrap_or(false);
+            cluster.submit(
+                job_id.clone(),
+                job_name,
+                parallelism,
+                restored.clone(),
+                owner.clone(),
+                self.now,
+                &timing,
+            );
             if lost {
                 // Real Flink fails the job when the state to restore is gone.
                 let job = cluster.jobs.last_mut().unwrap();
                 job.exceptions.push((self.now, "java.io.FileNotFoundException: Cannot find checkpoint or savepoint file/directory".into()));
                 FlinkCluster::set_state(job, "FAILED", self.now);
             }
-            self.jobs.push(JobRecord { owner, job_id, cluster: (ns.into(), name.into()), submitted_at: self.now, restored_from: restored, parallelism, last_state: "INITIALIZING".into() });
+            self.jobs.push(JobRecord {
+                owner,
+                job_id,
+                cluster: (ns.into(), name.into()),
+                submitted_at: self.now,
+                restored_from: restored,
+                parallelism,
+                last_state: "INITIALIZING".into(),
+            });
         } else {
             cluster.taskmanagers = 1;
         }
@@ -555,7 +793,11 @@ impl World {
                         let id = job.checkpoints.last().map(|c| c.id).unwrap_or(0) + 1;
                         let dir = checkpoint_dir.clone().unwrap_or_default();
                         let path = format!("{}/{}/chk-{id}", dir.trim_end_matches('/'), job.id);
-                        job.checkpoints.push(crate::flink::CompletedCheckpoint { id, path: path.clone(), at: now });
+                        job.checkpoints.push(crate::flink::CompletedCheckpoint {
+                            id,
+                            path: path.clone(),
+                            at: now,
+                        });
                         // Flink keeps only the newest retained checkpoints (num-retained = 1).
                         if job.checkpoints.len() > 1 {
                             let old = job.checkpoints.remove(0);
@@ -580,11 +822,20 @@ impl World {
                 }
             }
             // Savepoints and checkpoints that finish now.
-            let due: Vec<String> = cluster.operations.iter().filter(|(_, o)| o.result.is_none() && o.done_at <= now).map(|(k, _)| k.clone()).collect();
+            let due: Vec<String> = cluster
+                .operations
+                .iter()
+                .filter(|(_, o)| o.result.is_none() && o.done_at <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
             for trigger in due {
                 let op = cluster.operations.get(&trigger).cloned().unwrap();
-                let running = cluster.job(&op.job_id).map(|j| j.state == "RUNNING").unwrap_or(false);
-                let fail = !op.checkpoint && self.consume_fault(FaultKind::SavepointFailure, Some((&key.0, &key.1)));
+                let running = cluster
+                    .job(&op.job_id)
+                    .map(|j| j.state == "RUNNING")
+                    .unwrap_or(false);
+                let fail = !op.checkpoint
+                    && self.consume_fault(FaultKind::SavepointFailure, Some((&key.0, &key.1)));
                 let result = if !running {
                     Err("java.lang.IllegalStateException: the job is not running".to_string())
                 } else if fail {
@@ -592,10 +843,18 @@ impl World {
                 } else if op.checkpoint {
                     let job = cluster.job_mut(&op.job_id).unwrap();
                     let id = job.checkpoints.last().map(|c| c.id).unwrap_or(0) + 1;
-                    let dir = cluster.config.get("state.checkpoints.dir").cloned().unwrap_or_else(|| "file:///checkpoints".into());
+                    let dir = cluster
+                        .config
+                        .get("state.checkpoints.dir")
+                        .cloned()
+                        .unwrap_or_else(|| "file:///checkpoints".into());
                     let job = cluster.job_mut(&op.job_id).unwrap();
                     let path = format!("{}/{}/chk-{id}", dir.trim_end_matches('/'), job.id);
-                    job.checkpoints.push(crate::flink::CompletedCheckpoint { id, path: path.clone(), at: now });
+                    job.checkpoints.push(crate::flink::CompletedCheckpoint {
+                        id,
+                        path: path.clone(),
+                        at: now,
+                    });
                     self.storage.insert(path.clone());
                     Ok(path)
                 } else {
@@ -616,7 +875,12 @@ impl World {
                 cluster.operations.get_mut(&trigger).unwrap().result = Some(result);
             }
             for job in &cluster.jobs {
-                if let Some(r) = self.jobs.iter_mut().rev().find(|r| r.job_id == job.id && r.cluster == key) {
+                if let Some(r) = self
+                    .jobs
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.job_id == job.id && r.cluster == key)
+                {
                     r.last_state = job.state.clone();
                 }
             }
@@ -652,7 +916,11 @@ impl World {
 
     /// The next moment anything in the world changes by itself.
     pub fn next_wake(&self) -> Option<i64> {
-        let timers = self.pod_timers.values().map(|t| t.start_at).filter(|t| *t != i64::MAX);
+        let timers = self
+            .pod_timers
+            .values()
+            .map(|t| t.start_at)
+            .filter(|t| *t != i64::MAX);
         let clusters = self.clusters.values().filter_map(|c| c.next_wake());
         let faults = self.faults.iter().filter_map(|f| f.until);
         timers.chain(clusters).chain(faults).min()
@@ -660,12 +928,19 @@ impl World {
 
     /// The newest job the world started for a resource (`Kind/ns/name`).
     pub fn newest_job(&self, owner: &str) -> Option<&JobRecord> {
-        self.jobs.iter().filter(|r| r.owner == owner).max_by_key(|r| r.submitted_at)
+        self.jobs
+            .iter()
+            .filter(|r| r.owner == owner)
+            .max_by_key(|r| r.submitted_at)
     }
 
     /// Jobs of a resource that run right now, on any cluster.
     pub fn running_instances(&self, owner: &str) -> usize {
-        self.clusters.values().flat_map(|c| c.jobs.iter()).filter(|j| j.owner == owner && j.state == "RUNNING").count()
+        self.clusters
+            .values()
+            .flat_map(|c| c.jobs.iter())
+            .filter(|j| j.owner == owner && j.state == "RUNNING")
+            .count()
     }
 }
 
@@ -688,7 +963,10 @@ pub fn describe_fault(f: &Fault) -> String {
         parts.push(format!("image={i}"));
     }
     if let Some(d) = f.duration {
-        parts.push(format!("for={}", flink_operator::duration::format_duration(d)));
+        parts.push(format!(
+            "for={}",
+            flink_operator::duration::format_duration(d)
+        ));
     }
     if let Some(c) = f.count {
         parts.push(format!("count={c}"));

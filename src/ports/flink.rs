@@ -123,7 +123,11 @@ pub struct JarRunRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JarRunResponse {
     pub jobid: String,
-    #[serde(rename = "applicationId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "applicationId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub application_id: Option<String>,
 }
 
@@ -143,9 +147,17 @@ pub struct OperationStatusId {
 pub struct OperationResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    #[serde(rename = "failure-cause", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "failure-cause",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub failure_cause: Option<serde_json::Value>,
-    #[serde(rename = "checkpointId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "checkpointId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub checkpoint_id: Option<i64>,
 }
 
@@ -314,8 +326,11 @@ pub trait FlinkApi: Send + Sync {
         job_id: &str,
     ) -> Result<CheckpointStatistics, FlinkError>;
     async fn cancel_job(&self, at: &FlinkEndpoint, job_id: &str) -> Result<(), FlinkError>;
-    async fn exceptions(&self, at: &FlinkEndpoint, job_id: &str)
-        -> Result<JobExceptions, FlinkError>;
+    async fn exceptions(
+        &self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+    ) -> Result<JobExceptions, FlinkError>;
     /// `POST /savepoint-disposal`; returns the trigger id.
     async fn dispose_savepoint(&self, at: &FlinkEndpoint, path: &str)
         -> Result<String, FlinkError>;

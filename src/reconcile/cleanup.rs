@@ -6,7 +6,9 @@ use super::events::*;
 use super::observe::{endpoint, job_state};
 use super::upgrade::delete_cluster;
 use super::{ReconcileError, Requeue, Run};
-use crate::crd::{FlinkDeploymentSpec, FlinkJobState, ResourceLifecycleState, DEPLOYMENT_FINALIZER};
+use crate::crd::{
+    FlinkDeploymentSpec, FlinkJobState, ResourceLifecycleState, DEPLOYMENT_FINALIZER,
+};
 use crate::ports::EventType;
 
 /// Runs the cleanup; returns when to look again, or None once the finalizer is removed.
@@ -25,10 +27,19 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
     let conf = run.config_of(deployed.as_ref().unwrap_or(&run.fd.spec));
     if run.status.lifecycle_state != Some(ResourceLifecycleState::Deleting) {
         run.status.lifecycle_state = Some(ResourceLifecycleState::Deleting);
-        run.event(EventType::Normal, CLEANUP, COMPONENT_OPERATOR, "Cleaning up FlinkDeployment".to_string()).await;
+        run.event(
+            EventType::Normal,
+            CLEANUP,
+            COMPONENT_OPERATOR,
+            "Cleaning up FlinkDeployment".to_string(),
+        )
+        .await;
         run.write_status().await?;
     }
-    let is_session = deployed.as_ref().map(|s| s.job.is_none()).unwrap_or(run.fd.spec.job.is_none());
+    let is_session = deployed
+        .as_ref()
+        .map(|s| s.job.is_none())
+        .unwrap_or(run.fd.spec.job.is_none());
     if is_session && conf.block_on_session_jobs() {
         let mut users: Vec<String> = run
             .ctx
@@ -42,7 +53,13 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
         users.sort();
         if !users.is_empty() {
             let message = format!("The session jobs {users:?} should be deleted first");
-            run.event(EventType::Warning, CLEANUP_FAILED, COMPONENT_OPERATOR, message.clone()).await;
+            run.event(
+                EventType::Warning,
+                CLEANUP_FAILED,
+                COMPONENT_OPERATOR,
+                message.clone(),
+            )
+            .await;
             run.status.error = Some(super::error_json("CleanupException", &message));
             run.write_status().await?;
             return Ok(Some(Requeue(conf.reconcile_interval())));
@@ -55,7 +72,10 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
                 super::savepoint::trigger_upgrade_savepoint(run, spec).await?;
                 return Ok(Some(Requeue(conf.progress_check_interval())));
             }
-            if super::savepoint::poll_upgrade_savepoint(run, spec).await?.is_none() {
+            if super::savepoint::poll_upgrade_savepoint(run, spec)
+                .await?
+                .is_none()
+            {
                 return Ok(Some(Requeue(conf.progress_check_interval())));
             }
             run.write_status().await?;
@@ -63,8 +83,16 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
         let _ = endpoint(run, spec);
     }
     delete_cluster(run, true).await?;
-    if run.ctx.kube.get_deployment(&run.namespace, &run.name).await?.is_some() {
-        return Ok(Some(Requeue(Duration::from_secs(2).min(conf.progress_check_interval()))));
+    if run
+        .ctx
+        .kube
+        .get_deployment(&run.namespace, &run.name)
+        .await?
+        .is_some()
+    {
+        return Ok(Some(Requeue(
+            Duration::from_secs(2).min(conf.progress_check_interval()),
+        )));
     }
     run.status.lifecycle_state = Some(ResourceLifecycleState::Deleted);
     run.write_status().await?;
@@ -77,6 +105,9 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
         .into_iter()
         .filter(|f| f != DEPLOYMENT_FINALIZER)
         .collect();
-    run.ctx.kube.set_flink_deployment_finalizers(&run.fd, finalizers).await?;
+    run.ctx
+        .kube
+        .set_flink_deployment_finalizers(&run.fd, finalizers)
+        .await?;
     Ok(None)
 }

@@ -12,7 +12,11 @@ use crate::crd::{
 use crate::ports::EventType;
 
 /// Reconciles one FlinkDeployment. `Ok(None)` means the resource is gone.
-pub async fn reconcile(ctx: &Context<'_>, namespace: &str, name: &str) -> Result<Option<Requeue>, ReconcileError> {
+pub async fn reconcile(
+    ctx: &Context<'_>,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Requeue>, ReconcileError> {
     let Some(fd) = ctx.kube.get_flink_deployment(namespace, name).await? else {
         return Ok(None);
     };
@@ -35,7 +39,11 @@ async fn ensure_finalizer(run: &mut Run<'_>) -> Result<(), ReconcileError> {
         return Ok(());
     }
     finalizers.push(DEPLOYMENT_FINALIZER.to_string());
-    run.fd = run.ctx.kube.set_flink_deployment_finalizers(&run.fd, finalizers).await?;
+    run.fd = run
+        .ctx
+        .kube
+        .set_flink_deployment_finalizers(&run.fd, finalizers)
+        .await?;
     Ok(())
 }
 
@@ -54,7 +62,11 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
         run.write_status().await?;
         return Ok(Some(requeue(run)));
     };
-    let recon_state = run.status.reconciliation_status.as_ref().and_then(|r| r.state);
+    let recon_state = run
+        .status
+        .reconciliation_status
+        .as_ref()
+        .and_then(|r| r.state);
     if recon_state == Some(ReconciliationState::RollingBack) {
         upgrade::perform_rollback(run).await?;
         run.write_status().await?;
@@ -77,7 +89,14 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
     if !upgrading {
         if recon_state == Some(ReconciliationState::RolledBack) && is_deployed_spec(run, &desired) {
             // Back to the spec that runs after a rollback: nothing to redeploy.
-            record_reconciled(run, &desired, desired.job.as_ref().map(|j| j.desired_state()), None, ReconciliationState::Deployed, false);
+            record_reconciled(
+                run,
+                &desired,
+                desired.job.as_ref().map(|j| j.desired_state()),
+                None,
+                ReconciliationState::Deployed,
+                false,
+            );
             run.write_status().await?;
             return Ok(Some(requeue(run)));
         }
@@ -89,7 +108,10 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
             EventType::Normal,
             SPEC_CHANGED,
             COMPONENT_JOB,
-            format!("{kind} change(s) detected ({}), starting reconciliation.", changes.join(", ")),
+            format!(
+                "{kind} change(s) detected ({}), starting reconciliation.",
+                changes.join(", ")
+            ),
         )
         .await;
     }
@@ -99,7 +121,9 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
         let finished = upgrade::upgrade(run, &desired).await?;
         if !finished {
             run.write_status().await?;
-            return Ok(Some(Requeue(run.config_of(&desired).progress_check_interval())));
+            return Ok(Some(Requeue(
+                run.config_of(&desired).progress_check_interval(),
+            )));
         }
     }
     run.status.error = None;
@@ -111,29 +135,55 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
 /// charge; `None` when there is none (nothing was ever deployed).
 async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
     let reconciled = run.last_reconciled().map(|s| s.spec);
-    let problems = crate::validation::validate_deployment(&run.fd, reconciled.as_ref(), run.ctx.operator_config);
+    let problems = crate::validation::validate_deployment(
+        &run.fd,
+        reconciled.as_ref(),
+        run.ctx.operator_config,
+    );
     if problems.is_empty() {
-        if run.status.error.as_deref().map(|e| e.contains("ValidationException")).unwrap_or(false) {
+        if run
+            .status
+            .error
+            .as_deref()
+            .map(|e| e.contains("ValidationException"))
+            .unwrap_or(false)
+        {
             run.status.error = None;
         }
         return Some(run.fd.spec.clone());
     }
-    let message = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
+    let message = problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
     let error = error_json("ValidationException", &message);
     if run.status.error.as_deref() != Some(error.as_str()) {
-        run.event(EventType::Warning, VALIDATION_ERROR, COMPONENT_OPERATOR, message).await;
+        run.event(
+            EventType::Warning,
+            VALIDATION_ERROR,
+            COMPONENT_OPERATOR,
+            message,
+        )
+        .await;
         run.status.error = Some(error);
     }
     reconciled
 }
 
 fn is_deployed_spec(run: &Run<'_>, desired: &FlinkDeploymentSpec) -> bool {
-    run.last_stable().map(|s| diff(&s.spec, desired).0 == DiffType::Ignore).unwrap_or(false)
+    run.last_stable()
+        .map(|s| diff(&s.spec, desired).0 == DiffType::Ignore)
+        .unwrap_or(false)
 }
 
 /// Changes that need no restart (nonces, upgrade mode, operator settings) are recorded so
 /// that the reconciled spec always says what is in force.
-fn record_ignored_changes(run: &mut Run<'_>, reconciled: &FlinkDeploymentSpec, desired: &FlinkDeploymentSpec) {
+fn record_ignored_changes(
+    run: &mut Run<'_>,
+    reconciled: &FlinkDeploymentSpec,
+    desired: &FlinkDeploymentSpec,
+) {
     let mut merged = desired.clone();
     if let (Some(m), Some(r)) = (merged.job.as_mut(), reconciled.job.as_ref()) {
         // Nonces are consumed when acted on, and the job state is what runs.
@@ -148,7 +198,10 @@ fn record_ignored_changes(run: &mut Run<'_>, reconciled: &FlinkDeploymentSpec, d
         return;
     }
     let generation = run.fd.metadata.generation;
-    let recon = run.status.reconciliation_status.get_or_insert_with(Default::default);
+    let recon = run
+        .status
+        .reconciliation_status
+        .get_or_insert_with(Default::default);
     let was_stable = recon.last_reconciled_spec == recon.last_stable_spec;
     let first = false;
     recon.last_reconciled_spec = Some(crate::crd::StoredSpec::new(merged, first).to_json());
@@ -159,11 +212,22 @@ fn record_ignored_changes(run: &mut Run<'_>, reconciled: &FlinkDeploymentSpec, d
 }
 
 /// Everything besides spec changes: snapshots, failed jobs, a lost JobManager.
-async fn other_changes(run: &mut Run<'_>, desired: &FlinkDeploymentSpec, deployed: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
+async fn other_changes(
+    run: &mut Run<'_>,
+    desired: &FlinkDeploymentSpec,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
     let conf = run.config_of(deployed);
-    let running_wanted = deployed.job.as_ref().map(|j| j.desired_state() == JobState::Running).unwrap_or(true);
+    let running_wanted = deployed
+        .job
+        .as_ref()
+        .map(|j| j.desired_state() == JobState::Running)
+        .unwrap_or(true);
     let recon_deployed = matches!(
-        run.status.reconciliation_status.as_ref().and_then(|r| r.state),
+        run.status
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.state),
         Some(ReconciliationState::Deployed) | Some(ReconciliationState::RolledBack)
     );
     if !running_wanted || !recon_deployed {
@@ -175,8 +239,12 @@ async fn other_changes(run: &mut Run<'_>, desired: &FlinkDeploymentSpec, deploye
         }
         return Ok(());
     }
-    if run.status.job_manager_deployment_status == Some(Jm::Missing) && conf.jm_deployment_recovery() {
-        let terminal = job_state(run).map(|s| s.is_globally_terminal()).unwrap_or(false);
+    if run.status.job_manager_deployment_status == Some(Jm::Missing)
+        && conf.jm_deployment_recovery()
+    {
+        let terminal = job_state(run)
+            .map(|s| s.is_globally_terminal())
+            .unwrap_or(false);
         if !terminal {
             upgrade::recover_jobmanager(run, deployed).await?;
         }
@@ -190,10 +258,20 @@ async fn other_changes(run: &mut Run<'_>, desired: &FlinkDeploymentSpec, deploye
 
 /// When to look again, by what is going on (upstream's rescheduling rules).
 fn requeue(run: &Run<'_>) -> Requeue {
-    let spec = run.last_reconciled().map(|s| s.spec).unwrap_or_else(|| run.fd.spec.clone());
+    let spec = run
+        .last_reconciled()
+        .map(|s| s.spec)
+        .unwrap_or_else(|| run.fd.spec.clone());
     let conf = run.config_of(&spec);
-    let recon = run.status.reconciliation_status.as_ref().and_then(|r| r.state);
-    if matches!(recon, Some(ReconciliationState::Upgrading) | Some(ReconciliationState::RollingBack)) {
+    let recon = run
+        .status
+        .reconciliation_status
+        .as_ref()
+        .and_then(|r| r.state);
+    if matches!(
+        recon,
+        Some(ReconciliationState::Upgrading) | Some(ReconciliationState::RollingBack)
+    ) {
         return Requeue(std::time::Duration::ZERO);
     }
     let pending = run
@@ -201,14 +279,27 @@ fn requeue(run: &Run<'_>) -> Requeue {
         .job_status
         .as_ref()
         .map(|j| {
-            j.savepoint_info.as_ref().map(|i| i.trigger_id.is_some()).unwrap_or(false)
-                || j.checkpoint_info.as_ref().map(|i| i.trigger_id.is_some()).unwrap_or(false)
+            j.savepoint_info
+                .as_ref()
+                .map(|i| i.trigger_id.is_some())
+                .unwrap_or(false)
+                || j.checkpoint_info
+                    .as_ref()
+                    .map(|i| i.trigger_id.is_some())
+                    .unwrap_or(false)
         })
         .unwrap_or(false);
     let base = match run.status.job_manager_deployment_status {
         Some(Jm::Deploying) => conf.progress_check_interval(),
         Some(Jm::DeployedNotReady) => conf.rest_ready_delay(),
-        Some(Jm::Ready) if pending || job_state(run) != Some(FlinkJobState::Running) && spec.job.is_some() && !job_state(run).map(|s| s.is_globally_terminal()).unwrap_or(false) => {
+        Some(Jm::Ready)
+            if pending
+                || job_state(run) != Some(FlinkJobState::Running)
+                    && spec.job.is_some()
+                    && !job_state(run)
+                        .map(|s| s.is_globally_terminal())
+                        .unwrap_or(false) =>
+        {
             conf.progress_check_interval()
         }
         _ => conf.reconcile_interval(),
@@ -221,7 +312,13 @@ fn requeue(run: &Run<'_>) -> Requeue {
             .as_ref()
             .and_then(|j| j.savepoint_info.as_ref())
             .and_then(|i| i.last_periodic_savepoint_timestamp)
-            .or_else(|| run.status.job_status.as_ref().and_then(|j| j.start_time.as_ref()).and_then(|t| t.parse().ok()))
+            .or_else(|| {
+                run.status
+                    .job_status
+                    .as_ref()
+                    .and_then(|j| j.start_time.as_ref())
+                    .and_then(|t| t.parse().ok())
+            })
             .unwrap_or_else(|| run.now());
         let due = last + interval.as_millis() as i64 - run.now();
         std::time::Duration::from_millis(due.max(1000) as u64)

@@ -23,7 +23,11 @@ const IGNORED_JOB_FIELDS: [&str; 6] = [
 ];
 
 /// Configuration prefixes whose change never restarts the job.
-const IGNORED_CONFIG_PREFIXES: [&str; 3] = ["job.autoscaler", "parallelism.default", "kubernetes.operator"];
+const IGNORED_CONFIG_PREFIXES: [&str; 3] = [
+    "job.autoscaler",
+    "parallelism.default",
+    "kubernetes.operator",
+];
 
 /// The largest change from `old` to `new`, with the changed paths for the SpecChanged event.
 pub fn diff<S: Serialize>(old: &S, new: &S) -> (DiffType, Vec<String>) {
@@ -157,13 +161,19 @@ mod tests {
     fn image_parallelism_state_and_config_are_upgrades() {
         let mut new = spec();
         new.image = Some("flink:2.3".into());
-        assert_eq!(diff(&spec(), &new), (DiffType::Upgrade, vec!["image".to_string()]));
+        assert_eq!(
+            diff(&spec(), &new),
+            (DiffType::Upgrade, vec!["image".to_string()])
+        );
         let mut new = spec();
         new.job.as_mut().unwrap().state = Some(JobState::Suspended);
         assert_eq!(diff(&spec(), &new).0, DiffType::Upgrade);
         let mut new = spec();
         new.flink_configuration = Some(FlinkConfiguration::from_pairs([("a.b", "2")]));
-        assert_eq!(diff(&spec(), &new).1, vec!["flinkConfiguration.a.b".to_string()]);
+        assert_eq!(
+            diff(&spec(), &new).1,
+            vec!["flinkConfiguration.a.b".to_string()]
+        );
     }
 
     #[test]

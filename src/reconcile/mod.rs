@@ -92,7 +92,11 @@ impl<'a> Run<'a> {
         }
         let mut desired = self.fd.clone();
         desired.status = Some(self.status.clone());
-        self.fd = self.ctx.kube.update_flink_deployment_status(&desired).await?;
+        self.fd = self
+            .ctx
+            .kube
+            .update_flink_deployment_status(&desired)
+            .await?;
         Ok(())
     }
 
@@ -122,7 +126,13 @@ impl<'a> Run<'a> {
             .and_then(|s| StoredSpec::parse(s).ok())
     }
 
-    pub async fn event(&self, event_type: EventType, reason: &str, component: &str, message: String) {
+    pub async fn event(
+        &self,
+        event_type: EventType,
+        reason: &str,
+        component: &str,
+        message: String,
+    ) {
         let record = EventRecord {
             kind: "FlinkDeployment".to_string(),
             namespace: self.namespace.clone(),

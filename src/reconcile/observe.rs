@@ -29,7 +29,10 @@ pub fn endpoint(run: &Run<'_>, spec: &FlinkDeploymentSpec) -> FlinkEndpoint {
 /// The first failure reason among the pods' containers, with its message.
 pub fn pod_failure(pods: &[Pod]) -> Option<(String, String)> {
     for pod in pods {
-        let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
+        let statuses = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref());
         let init = pod
             .status
             .as_ref()
@@ -83,7 +86,8 @@ pub async fn observe(run: &mut Run<'_>) -> Result<(), ReconcileError> {
     if recon_state == Some(ReconciliationState::RollingBack) {
         return Ok(());
     }
-    let job_suspended = reconciled.spec.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Suspended);
+    let job_suspended =
+        reconciled.spec.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Suspended);
     if recon_state == Some(ReconciliationState::Upgrading) {
         // Mid-upgrade: only a finished deploy (the cluster exists for the generation we
         // recorded) is observed; anything else is for the reconciler to carry on with.
@@ -117,7 +121,12 @@ pub async fn observe(run: &mut Run<'_>) -> Result<(), ReconcileError> {
 
 /// Whether the JobManager Deployment of the generation recorded as reconciled exists.
 async fn already_deployed(run: &Run<'_>) -> Result<bool, ReconcileError> {
-    let Some(dep) = run.ctx.kube.get_deployment(&run.namespace, &run.name).await? else {
+    let Some(dep) = run
+        .ctx
+        .kube
+        .get_deployment(&run.namespace, &run.name)
+        .await?
+    else {
         return Ok(false);
     };
     if dep.metadata.deletion_timestamp.is_some() {
@@ -139,7 +148,10 @@ fn mark_deployed_after_crash(run: &mut Run<'_>, mut reconciled: StoredSpec<Flink
         set_job_state(run, FlinkJobState::Reconciling);
     }
     reconciled.resource_metadata.first_deployment = false;
-    let recon = run.status.reconciliation_status.get_or_insert_with(Default::default);
+    let recon = run
+        .status
+        .reconciliation_status
+        .get_or_insert_with(Default::default);
     recon.last_reconciled_spec = Some(reconciled.to_json());
     recon.state = Some(ReconciliationState::Deployed);
     run.status.job_manager_deployment_status = Some(Jm::Deploying);
@@ -151,7 +163,11 @@ async fn observe_jobmanager(
     job_suspended: bool,
 ) -> Result<(), ReconcileError> {
     let previous = run.status.job_manager_deployment_status;
-    let deployment = run.ctx.kube.get_deployment(&run.namespace, &run.name).await?;
+    let deployment = run
+        .ctx
+        .kube
+        .get_deployment(&run.namespace, &run.name)
+        .await?;
     let Some(deployment) = deployment.filter(|d| d.metadata.deletion_timestamp.is_none()) else {
         if job_suspended {
             run.status.job_manager_deployment_status = Some(Jm::Missing);
@@ -165,10 +181,17 @@ async fn observe_jobmanager(
                 "Missing JobManager deployment".to_string(),
             )
             .await;
-            run.status.error = Some(error_json("MissingJobManagerException", "Missing JobManager deployment"));
+            run.status.error = Some(error_json(
+                "MissingJobManagerException",
+                "Missing JobManager deployment",
+            ));
         }
         run.status.job_manager_deployment_status = Some(Jm::Missing);
-        if spec.job.is_some() && !job_state(run).map(|s| s.is_globally_terminal()).unwrap_or(false) {
+        if spec.job.is_some()
+            && !job_state(run)
+                .map(|s| s.is_globally_terminal())
+                .unwrap_or(false)
+        {
             set_job_state(run, FlinkJobState::Reconciling);
         }
         return Ok(());
@@ -180,8 +203,21 @@ async fn observe_jobmanager(
         .await?;
     if let Some((reason, message)) = pod_failure(&pods) {
         let text = format!("{reason}: {message}");
-        if previous != Some(Jm::Error) || run.status.error.as_deref().map(|e| !e.contains(&reason)).unwrap_or(true) {
-            run.event(EventType::Warning, &reason, COMPONENT_JOBMANAGER, text.clone()).await;
+        if previous != Some(Jm::Error)
+            || run
+                .status
+                .error
+                .as_deref()
+                .map(|e| !e.contains(&reason))
+                .unwrap_or(true)
+        {
+            run.event(
+                EventType::Warning,
+                &reason,
+                COMPONENT_JOBMANAGER,
+                text.clone(),
+            )
+            .await;
         }
         run.status.job_manager_deployment_status = Some(Jm::Error);
         run.status.error = Some(error_json("DeploymentFailedException", &text));
@@ -223,7 +259,11 @@ async fn observe_job(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Result<()
         }
         Err(e) => return Err(e.into()),
     };
-    let wanted = run.status.job_status.as_ref().and_then(|j| j.job_id.clone());
+    let wanted = run
+        .status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.job_id.clone());
     let found = jobs
         .iter()
         .filter(|j| wanted.as_ref().map(|w| &j.jid == w).unwrap_or(true))
@@ -264,7 +304,8 @@ async fn observe_job(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Result<()
                 .map(|e| e.exception_name)
                 .unwrap_or_else(|| "Job failed".to_string());
             run.status.error = Some(error_json("FlinkJobException", &cause));
-            run.event(EventType::Warning, "Error", COMPONENT_JOB, cause).await;
+            run.event(EventType::Warning, "Error", COMPONENT_JOB, cause)
+                .await;
         }
         if new_state.is_globally_terminal() {
             remember_latest_checkpoint(run, &at, &job.jid).await;
@@ -287,7 +328,11 @@ async fn remember_latest_checkpoint(run: &mut Run<'_>, at: &FlinkEndpoint, job_i
     };
     let js = job_status_mut(run);
     let info = js.savepoint_info.get_or_insert_with(Default::default);
-    let known = info.last_savepoint.as_ref().and_then(|s| s.time_stamp).unwrap_or(0);
+    let known = info
+        .last_savepoint
+        .as_ref()
+        .and_then(|s| s.time_stamp)
+        .unwrap_or(0);
     if latest.latest_ack_timestamp > known {
         info.last_savepoint = Some(Savepoint {
             time_stamp: Some(latest.latest_ack_timestamp),
@@ -299,7 +344,10 @@ async fn remember_latest_checkpoint(run: &mut Run<'_>, at: &FlinkEndpoint, job_i
     }
 }
 
-async fn observe_session_cluster(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
+async fn observe_session_cluster(
+    run: &mut Run<'_>,
+    spec: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
     let at = endpoint(run, spec);
     match run.ctx.flink.overview(&at).await {
         Ok(overview) => {
@@ -321,7 +369,9 @@ pub fn mark_stable_if_deployed(run: &mut Run<'_>) {
     let Some(recon) = run.status.reconciliation_status.as_mut() else {
         return;
     };
-    if recon.state == Some(ReconciliationState::Deployed) && recon.last_reconciled_spec != recon.last_stable_spec {
+    if recon.state == Some(ReconciliationState::Deployed)
+        && recon.last_reconciled_spec != recon.last_stable_spec
+    {
         recon.last_stable_spec = recon.last_reconciled_spec.clone();
     }
 }

@@ -8,7 +8,7 @@ use super::observe::{endpoint, job_state};
 use super::{ReconcileError, Run};
 use crate::crd::{
     Checkpoint, CheckpointType, FlinkDeploymentSpec, FlinkJobState, JobManagerDeploymentStatus,
-    SavepointFormatType, SavepointInfo, Savepoint, SnapshotTriggerType,
+    Savepoint, SavepointFormatType, SavepointInfo, SnapshotTriggerType,
 };
 use crate::ports::{EventType, SnapshotOutcome};
 
@@ -29,7 +29,11 @@ fn info_mut<'r>(run: &'r mut Run<'_>) -> &'r mut SavepointInfo {
 }
 
 fn job_id(run: &Run<'_>) -> String {
-    run.status.job_status.as_ref().and_then(|j| j.job_id.clone()).unwrap_or_default()
+    run.status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.job_id.clone())
+        .unwrap_or_default()
 }
 
 pub fn upgrade_savepoint_pending(run: &Run<'_>) -> bool {
@@ -64,11 +68,18 @@ pub fn newest_known_state(run: &Run<'_>) -> Option<String> {
 
 /// Stop-with-savepoint for an upgrade. The trigger is written to status at once, so a
 /// restarted operator polls it instead of taking a second one.
-pub async fn trigger_upgrade_savepoint(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
+pub async fn trigger_upgrade_savepoint(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
     let conf = run.config_of(deployed);
     let at = endpoint(run, deployed);
     let dir = conf.savepoints_dir().map(str::to_string);
-    let trigger = run.ctx.flink.stop_with_savepoint(&at, &job_id(run), dir, false).await?;
+    let trigger = run
+        .ctx
+        .flink
+        .stop_with_savepoint(&at, &job_id(run), dir, false)
+        .await?;
     let now = run.now();
     let format = format_type(&conf.savepoint_format_type());
     let info = info_mut(run);
@@ -82,16 +93,24 @@ pub async fn trigger_upgrade_savepoint(run: &mut Run<'_>, deployed: &FlinkDeploy
 
 /// Polls the upgrade savepoint. `Some(location)` once it completed and is recorded in the
 /// status (not yet written); an error if it failed, which aborts the upgrade.
-pub async fn poll_upgrade_savepoint(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Result<Option<String>, ReconcileError> {
+pub async fn poll_upgrade_savepoint(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<Option<String>, ReconcileError> {
     match poll_pending(run, deployed).await? {
         Polled::InProgress => Ok(None),
         Polled::Completed(location) => {
-            run.status.job_status.get_or_insert_with(Default::default).upgrade_savepoint_path = Some(location.clone());
+            run.status
+                .job_status
+                .get_or_insert_with(Default::default)
+                .upgrade_savepoint_path = Some(location.clone());
             Ok(Some(location))
         }
         Polled::Failed(cause) => {
             run.write_status().await?;
-            Err(ReconcileError::UpgradeFailed(format!("Savepoint for the upgrade failed: {cause}")))
+            Err(ReconcileError::UpgradeFailed(format!(
+                "Savepoint for the upgrade failed: {cause}"
+            )))
         }
     }
 }
@@ -103,16 +122,32 @@ enum Polled {
 }
 
 /// Polls the pending savepoint trigger and records its outcome in the status.
-async fn poll_pending(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Result<Polled, ReconcileError> {
+async fn poll_pending(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<Polled, ReconcileError> {
     let conf = run.config_of(deployed);
     let at = endpoint(run, deployed);
-    let Some(trigger) = run.status.job_status.as_ref().and_then(|j| j.savepoint_info.as_ref()).and_then(|i| i.trigger_id.clone()) else {
+    let Some(trigger) = run
+        .status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.savepoint_info.as_ref())
+        .and_then(|i| i.trigger_id.clone())
+    else {
         return Ok(Polled::InProgress);
     };
-    let outcome = match run.ctx.flink.savepoint_status(&at, &job_id(run), &trigger).await {
+    let outcome = match run
+        .ctx
+        .flink
+        .savepoint_status(&at, &job_id(run), &trigger)
+        .await
+    {
         Ok(op) => op.outcome(),
         // The trigger is gone with its JobManager: the savepoint never completed.
-        Err(crate::ports::FlinkError::NotFound(_)) => SnapshotOutcome::Failed { cause: "the savepoint trigger is unknown to the JobManager".into() },
+        Err(crate::ports::FlinkError::NotFound(_)) => SnapshotOutcome::Failed {
+            cause: "the savepoint trigger is unknown to the JobManager".into(),
+        },
         Err(e) if e.is_unavailable() => return Ok(Polled::InProgress),
         Err(e) => return Err(e.into()),
     };
@@ -125,7 +160,12 @@ async fn poll_pending(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Resu
         SnapshotOutcome::Completed { location } => {
             let location = location.unwrap_or_default();
             let nonce = (trigger_type == SnapshotTriggerType::Manual)
-                .then(|| deployed.job.as_ref().and_then(|j| j.savepoint_trigger_nonce))
+                .then(|| {
+                    deployed
+                        .job
+                        .as_ref()
+                        .and_then(|j| j.savepoint_trigger_nonce)
+                })
                 .flatten();
             let savepoint = Savepoint {
                 time_stamp: Some(now),
@@ -135,7 +175,9 @@ async fn poll_pending(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Resu
                 trigger_nonce: nonce,
             };
             info.last_savepoint = Some(savepoint.clone());
-            info.savepoint_history.get_or_insert_with(Vec::new).push(savepoint);
+            info.savepoint_history
+                .get_or_insert_with(Vec::new)
+                .push(savepoint);
             if trigger_type == SnapshotTriggerType::Periodic {
                 info.last_periodic_savepoint_timestamp = Some(now);
             }
@@ -143,7 +185,13 @@ async fn poll_pending(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Resu
             info.trigger_timestamp = None;
             info.trigger_type = None;
             info.format_type = None;
-            run.event(EventType::Normal, SAVEPOINT, COMPONENT_SNAPSHOT, format!("Savepoint completed: {location}")).await;
+            run.event(
+                EventType::Normal,
+                SAVEPOINT,
+                COMPONENT_SNAPSHOT,
+                format!("Savepoint completed: {location}"),
+            )
+            .await;
             cleanup_history(run, deployed, &conf).await;
             Ok(Polled::Completed(location))
         }
@@ -156,36 +204,65 @@ async fn poll_pending(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Resu
             info.trigger_timestamp = None;
             info.trigger_type = None;
             info.format_type = None;
-            run.event(EventType::Warning, SAVEPOINT_ERROR, COMPONENT_SNAPSHOT, format!("Savepoint failed: {cause}")).await;
+            run.event(
+                EventType::Warning,
+                SAVEPOINT_ERROR,
+                COMPONENT_SNAPSHOT,
+                format!("Savepoint failed: {cause}"),
+            )
+            .await;
             Ok(Polled::Failed(cause))
         }
     }
 }
 
 /// Polls manual and periodic snapshots in flight (upgrade savepoints belong to the upgrade).
-pub async fn observe_snapshots(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
+pub async fn observe_snapshots(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
     if any_savepoint_pending(run) && !upgrade_savepoint_pending(run) {
         poll_pending(run, deployed).await?;
     }
     poll_checkpoint(run, deployed).await
 }
 
-async fn poll_checkpoint(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
-    let Some(info) = run.status.job_status.as_ref().and_then(|j| j.checkpoint_info.clone()) else {
+async fn poll_checkpoint(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
+    let Some(info) = run
+        .status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.checkpoint_info.clone())
+    else {
         return Ok(());
     };
     let Some(trigger) = info.trigger_id.clone() else {
         return Ok(());
     };
     let at = endpoint(run, deployed);
-    let outcome = match run.ctx.flink.checkpoint_status(&at, &job_id(run), &trigger).await {
+    let outcome = match run
+        .ctx
+        .flink
+        .checkpoint_status(&at, &job_id(run), &trigger)
+        .await
+    {
         Ok(op) => op.outcome(),
-        Err(crate::ports::FlinkError::NotFound(_)) => SnapshotOutcome::Failed { cause: "the checkpoint trigger is unknown to the JobManager".into() },
+        Err(crate::ports::FlinkError::NotFound(_)) => SnapshotOutcome::Failed {
+            cause: "the checkpoint trigger is unknown to the JobManager".into(),
+        },
         Err(e) if e.is_unavailable() => return Ok(()),
         Err(e) => return Err(e.into()),
     };
     let now = run.now();
-    let ci = run.status.job_status.get_or_insert_with(Default::default).checkpoint_info.get_or_insert_with(Default::default);
+    let ci = run
+        .status
+        .job_status
+        .get_or_insert_with(Default::default)
+        .checkpoint_info
+        .get_or_insert_with(Default::default);
     match outcome {
         SnapshotOutcome::InProgress => return Ok(()),
         SnapshotOutcome::Completed { .. } => {
@@ -193,17 +270,31 @@ async fn poll_checkpoint(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> R
                 time_stamp: Some(now),
                 trigger_type: ci.trigger_type,
                 format_type: ci.format_type,
-                trigger_nonce: deployed.job.as_ref().and_then(|j| j.checkpoint_trigger_nonce),
+                trigger_nonce: deployed
+                    .job
+                    .as_ref()
+                    .and_then(|j| j.checkpoint_trigger_nonce),
             });
             if ci.trigger_type == Some(SnapshotTriggerType::Periodic) {
                 ci.last_periodic_checkpoint_timestamp = Some(now);
             }
         }
         SnapshotOutcome::Failed { cause } => {
-            run.event(EventType::Warning, CHECKPOINT_ERROR, COMPONENT_SNAPSHOT, format!("Checkpoint failed: {cause}")).await;
+            run.event(
+                EventType::Warning,
+                CHECKPOINT_ERROR,
+                COMPONENT_SNAPSHOT,
+                format!("Checkpoint failed: {cause}"),
+            )
+            .await;
         }
     }
-    let ci = run.status.job_status.get_or_insert_with(Default::default).checkpoint_info.get_or_insert_with(Default::default);
+    let ci = run
+        .status
+        .job_status
+        .get_or_insert_with(Default::default)
+        .checkpoint_info
+        .get_or_insert_with(Default::default);
     ci.trigger_id = None;
     ci.trigger_timestamp = None;
     ci.trigger_type = None;
@@ -213,8 +304,14 @@ async fn poll_checkpoint(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> R
 
 /// Starts manual (nonce) and periodic savepoints and checkpoints, one at a time, only while
 /// the job runs. `reconciled_nonce` is the savepoint nonce last acted on.
-pub async fn trigger_snapshots(run: &mut Run<'_>, desired: &FlinkDeploymentSpec, deployed: &FlinkDeploymentSpec) -> Result<bool, ReconcileError> {
-    if job_state(run) != Some(FlinkJobState::Running) || run.status.job_manager_deployment_status != Some(JobManagerDeploymentStatus::Ready) {
+pub async fn trigger_snapshots(
+    run: &mut Run<'_>,
+    desired: &FlinkDeploymentSpec,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<bool, ReconcileError> {
+    if job_state(run) != Some(FlinkJobState::Running)
+        || run.status.job_manager_deployment_status != Some(JobManagerDeploymentStatus::Ready)
+    {
         return Ok(false);
     }
     let conf = run.config_of(desired);
@@ -223,44 +320,113 @@ pub async fn trigger_snapshots(run: &mut Run<'_>, desired: &FlinkDeploymentSpec,
     let desired_job = desired.job.clone().unwrap_or_default();
     let deployed_job = deployed.job.clone().unwrap_or_default();
     if !any_savepoint_pending(run) {
-        let manual = desired_job.savepoint_trigger_nonce.is_some() && desired_job.savepoint_trigger_nonce != deployed_job.savepoint_trigger_nonce;
-        let last_periodic = run.status.job_status.as_ref().and_then(|j| j.savepoint_info.as_ref()).and_then(|i| i.last_periodic_savepoint_timestamp)
-            .or_else(|| run.status.job_status.as_ref().and_then(|j| j.start_time.as_ref()).and_then(|t| t.parse().ok()))
+        let manual = desired_job.savepoint_trigger_nonce.is_some()
+            && desired_job.savepoint_trigger_nonce != deployed_job.savepoint_trigger_nonce;
+        let last_periodic = run
+            .status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.savepoint_info.as_ref())
+            .and_then(|i| i.last_periodic_savepoint_timestamp)
+            .or_else(|| {
+                run.status
+                    .job_status
+                    .as_ref()
+                    .and_then(|j| j.start_time.as_ref())
+                    .and_then(|t| t.parse().ok())
+            })
             .unwrap_or(now);
-        let periodic = conf.periodic_savepoint_interval().map(|i| now - last_periodic >= i.as_millis() as i64).unwrap_or(false);
+        let periodic = conf
+            .periodic_savepoint_interval()
+            .map(|i| now - last_periodic >= i.as_millis() as i64)
+            .unwrap_or(false);
         if manual || periodic {
-            let kind = if manual { SnapshotTriggerType::Manual } else { SnapshotTriggerType::Periodic };
+            let kind = if manual {
+                SnapshotTriggerType::Manual
+            } else {
+                SnapshotTriggerType::Periodic
+            };
             let dir = conf.savepoints_dir().map(str::to_string);
             let format = conf.savepoint_format_type();
-            let trigger = run.ctx.flink.trigger_savepoint(&at, &job_id(run), dir, &format).await?;
+            let trigger = run
+                .ctx
+                .flink
+                .trigger_savepoint(&at, &job_id(run), dir, &format)
+                .await?;
             let info = info_mut(run);
             info.trigger_id = Some(trigger);
             info.trigger_timestamp = Some(now);
             info.trigger_type = Some(kind);
             info.format_type = Some(format_type(&format));
             if manual {
-                consume_nonce(run, |j, n| j.savepoint_trigger_nonce = n, desired_job.savepoint_trigger_nonce);
+                consume_nonce(
+                    run,
+                    |j, n| j.savepoint_trigger_nonce = n,
+                    desired_job.savepoint_trigger_nonce,
+                );
             }
             return Ok(true);
         }
     }
-    let checkpoint_pending = run.status.job_status.as_ref().and_then(|j| j.checkpoint_info.as_ref()).map(|c| c.trigger_id.is_some()).unwrap_or(false);
+    let checkpoint_pending = run
+        .status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.checkpoint_info.as_ref())
+        .map(|c| c.trigger_id.is_some())
+        .unwrap_or(false);
     if !checkpoint_pending {
-        let manual = desired_job.checkpoint_trigger_nonce.is_some() && desired_job.checkpoint_trigger_nonce != deployed_job.checkpoint_trigger_nonce;
-        let last_periodic = run.status.job_status.as_ref().and_then(|j| j.checkpoint_info.as_ref()).and_then(|i| i.last_periodic_checkpoint_timestamp)
-            .or_else(|| run.status.job_status.as_ref().and_then(|j| j.start_time.as_ref()).and_then(|t| t.parse().ok()))
+        let manual = desired_job.checkpoint_trigger_nonce.is_some()
+            && desired_job.checkpoint_trigger_nonce != deployed_job.checkpoint_trigger_nonce;
+        let last_periodic = run
+            .status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.checkpoint_info.as_ref())
+            .and_then(|i| i.last_periodic_checkpoint_timestamp)
+            .or_else(|| {
+                run.status
+                    .job_status
+                    .as_ref()
+                    .and_then(|j| j.start_time.as_ref())
+                    .and_then(|t| t.parse().ok())
+            })
             .unwrap_or(now);
-        let periodic = conf.periodic_checkpoint_interval().map(|i| now - last_periodic >= i.as_millis() as i64).unwrap_or(false);
+        let periodic = conf
+            .periodic_checkpoint_interval()
+            .map(|i| now - last_periodic >= i.as_millis() as i64)
+            .unwrap_or(false);
         if manual || periodic {
-            let kind = if manual { SnapshotTriggerType::Manual } else { SnapshotTriggerType::Periodic };
-            let trigger = run.ctx.flink.trigger_checkpoint(&at, &job_id(run), &conf.checkpoint_type()).await?;
-            let ci = run.status.job_status.get_or_insert_with(Default::default).checkpoint_info.get_or_insert_with(Default::default);
+            let kind = if manual {
+                SnapshotTriggerType::Manual
+            } else {
+                SnapshotTriggerType::Periodic
+            };
+            let trigger = run
+                .ctx
+                .flink
+                .trigger_checkpoint(&at, &job_id(run), &conf.checkpoint_type())
+                .await?;
+            let ci = run
+                .status
+                .job_status
+                .get_or_insert_with(Default::default)
+                .checkpoint_info
+                .get_or_insert_with(Default::default);
             ci.trigger_id = Some(trigger);
             ci.trigger_timestamp = Some(now);
             ci.trigger_type = Some(kind);
-            ci.format_type = Some(if conf.checkpoint_type() == "INCREMENTAL" { CheckpointType::Incremental } else { CheckpointType::Full });
+            ci.format_type = Some(if conf.checkpoint_type() == "INCREMENTAL" {
+                CheckpointType::Incremental
+            } else {
+                CheckpointType::Full
+            });
             if manual {
-                consume_nonce(run, |j, n| j.checkpoint_trigger_nonce = n, desired_job.checkpoint_trigger_nonce);
+                consume_nonce(
+                    run,
+                    |j, n| j.checkpoint_trigger_nonce = n,
+                    desired_job.checkpoint_trigger_nonce,
+                );
             }
             return Ok(true);
         }
@@ -270,20 +436,25 @@ pub async fn trigger_snapshots(run: &mut Run<'_>, desired: &FlinkDeploymentSpec,
 
 /// Records a trigger nonce as acted on, in the reconciled spec (and the stable one if the
 /// reconciled spec was stable, so that a manual savepoint does not make it "unstable").
-fn consume_nonce(run: &mut Run<'_>, set: impl Fn(&mut crate::crd::JobSpec, Option<i64>), nonce: Option<i64>) {
+fn consume_nonce(
+    run: &mut Run<'_>,
+    set: impl Fn(&mut crate::crd::JobSpec, Option<i64>),
+    nonce: Option<i64>,
+) {
     let Some(recon) = run.status.reconciliation_status.as_mut() else {
         return;
     };
     let was_stable = recon.last_reconciled_spec == recon.last_stable_spec;
-    let update = |text: &Option<String>| {
-        text.as_deref().and_then(|t| crate::crd::StoredSpec::<FlinkDeploymentSpec>::parse(t).ok()).map(|mut s| {
+    recon.last_reconciled_spec = recon
+        .last_reconciled_spec
+        .as_deref()
+        .and_then(|t| crate::crd::StoredSpec::<FlinkDeploymentSpec>::parse(t).ok())
+        .map(|mut s| {
             if let Some(job) = s.spec.job.as_mut() {
                 set(job, nonce);
             }
             s.to_json()
-        })
-    };
-    recon.last_reconciled_spec = update(&recon.last_reconciled_spec);
+        });
     if was_stable {
         recon.last_stable_spec = recon.last_reconciled_spec.clone();
     }
@@ -291,7 +462,11 @@ fn consume_nonce(run: &mut Run<'_>, set: impl Fn(&mut crate::crd::JobSpec, Optio
 
 /// Trims the savepoint history by count and age. The newest savepoint and the one an upgrade
 /// would restore from are never disposed: they are the job's state.
-async fn cleanup_history(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec, conf: &crate::config::EffectiveConfig) {
+async fn cleanup_history(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+    conf: &crate::config::EffectiveConfig,
+) {
     if !conf.savepoint_cleanup_enabled() {
         return;
     }
@@ -299,8 +474,16 @@ async fn cleanup_history(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec, conf
     let max_count = conf.savepoint_history_max_count().max(1);
     let max_age = conf.savepoint_history_max_age().as_millis() as i64;
     let protected: Vec<Option<String>> = vec![
-        run.status.job_status.as_ref().and_then(|j| j.upgrade_savepoint_path.clone()),
-        run.status.job_status.as_ref().and_then(|j| j.savepoint_info.as_ref()).and_then(|i| i.last_savepoint.as_ref()).and_then(|s| s.location.clone()),
+        run.status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.upgrade_savepoint_path.clone()),
+        run.status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.savepoint_info.as_ref())
+            .and_then(|i| i.last_savepoint.as_ref())
+            .and_then(|s| s.location.clone()),
     ];
     let history = info_mut(run).savepoint_history.take().unwrap_or_default();
     let count = history.len();

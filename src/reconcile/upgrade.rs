@@ -57,14 +57,22 @@ pub async fn ha_metadata_exists(run: &Run<'_>) -> Result<bool, ReconcileError> {
 /// The job id recorded in the cluster's HA metadata (`checkpointID-<job id>`), preferring the
 /// one the status names.
 async fn ha_job_id(run: &Run<'_>) -> Result<Option<String>, ReconcileError> {
-    let maps = run.ctx.kube.list_config_maps(&run.namespace, &cluster::ha_config_map_selector(&run.name)).await?;
+    let maps = run
+        .ctx
+        .kube
+        .list_config_maps(&run.namespace, &cluster::ha_config_map_selector(&run.name))
+        .await?;
     let mut ids: Vec<String> = maps
         .iter()
         .flat_map(|cm| cm.data.iter().flat_map(|d| d.keys()))
         .filter_map(|k| k.strip_prefix("checkpointID-").map(str::to_string))
         .collect();
     ids.sort();
-    let status_id = run.status.job_status.as_ref().and_then(|j| j.job_id.clone());
+    let status_id = run
+        .status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.job_id.clone());
     Ok(match status_id {
         Some(id) if ids.contains(&id) => Some(id),
         _ => ids.pop(),
@@ -74,7 +82,11 @@ async fn ha_job_id(run: &Run<'_>) -> Result<Option<String>, ReconcileError> {
 /// Deletes the cluster's Deployments. HA metadata is kept unless `delete_ha` is set.
 pub async fn delete_cluster(run: &Run<'_>, delete_ha: bool) -> Result<(), ReconcileError> {
     let kube = run.ctx.kube;
-    kube.delete_deployment(&run.namespace, &cluster::taskmanager_deployment_name(&run.name)).await?;
+    kube.delete_deployment(
+        &run.namespace,
+        &cluster::taskmanager_deployment_name(&run.name),
+    )
+    .await?;
     kube.delete_deployment(&run.namespace, &run.name).await?;
     if delete_ha {
         for cm in kube
@@ -90,14 +102,23 @@ pub async fn delete_cluster(run: &Run<'_>, delete_ha: bool) -> Result<(), Reconc
 }
 
 /// Creates (or replaces) every object of the cluster for `spec`.
-pub async fn deploy(run: &mut Run<'_>, spec: &FlinkDeploymentSpec, restore: &Restore) -> Result<(), ReconcileError> {
+pub async fn deploy(
+    run: &mut Run<'_>,
+    spec: &FlinkDeploymentSpec,
+    restore: &Restore,
+) -> Result<(), ReconcileError> {
     let conf = run.config_of(spec);
     let mut options = DeployOptions::default();
     if let Some(job) = &spec.job {
         options.allow_non_restored_state = job.allow_non_restored_state.unwrap_or(false);
         let current_id = match restore {
             // Flink finds the checkpoint in HA metadata by job id: use the one HA knows.
-            Restore::LastState => ha_job_id(run).await?.or_else(|| run.status.job_status.as_ref().and_then(|j| j.job_id.clone())),
+            Restore::LastState => ha_job_id(run).await?.or_else(|| {
+                run.status
+                    .job_status
+                    .as_ref()
+                    .and_then(|j| j.job_id.clone())
+            }),
             _ => None,
         };
         options.job_id = Some(match (restore, current_id) {
@@ -130,7 +151,8 @@ pub async fn deploy(run: &mut Run<'_>, spec: &FlinkDeploymentSpec, restore: &Res
         Restore::LastState => "Starting deployment from the last state in HA metadata".to_string(),
         Restore::Fresh => "Starting deployment".to_string(),
     };
-    run.event(EventType::Normal, SUBMIT, COMPONENT_JOBMANAGER, message).await;
+    run.event(EventType::Normal, SUBMIT, COMPONENT_JOBMANAGER, message)
+        .await;
     run.status.job_manager_deployment_status = Some(Jm::Deploying);
     if spec.job.is_some() {
         let js = run.status.job_status.get_or_insert_with(Default::default);
@@ -160,7 +182,10 @@ pub fn record_reconciled(
     }
     let now = run.now();
     let generation = run.fd.metadata.generation;
-    let recon = run.status.reconciliation_status.get_or_insert_with(Default::default);
+    let recon = run
+        .status
+        .reconciliation_status
+        .get_or_insert_with(Default::default);
     recon.last_reconciled_spec = Some(StoredSpec::new(stored, first_deployment).to_json());
     recon.state = Some(state);
     recon.reconciliation_timestamp = Some(now);
@@ -168,7 +193,10 @@ pub fn record_reconciled(
 }
 
 /// The first deployment of a resource.
-pub async fn first_deploy(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
+pub async fn first_deploy(
+    run: &mut Run<'_>,
+    spec: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
     if let Some(job) = &spec.job {
         if job.desired_state() == JobState::Suspended {
             // Nothing to run: remember the spec, suspended and stable.
@@ -178,7 +206,11 @@ pub async fn first_deploy(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Resu
             return Ok(());
         }
     }
-    let restore = match spec.job.as_ref().and_then(|j| j.initial_savepoint_path.clone()) {
+    let restore = match spec
+        .job
+        .as_ref()
+        .and_then(|j| j.initial_savepoint_path.clone())
+    {
         Some(path) if !path.is_empty() => {
             let js = run.status.job_status.get_or_insert_with(Default::default);
             js.upgrade_savepoint_path = Some(path.clone());
@@ -188,15 +220,33 @@ pub async fn first_deploy(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Resu
     };
     // Written before acting: a crash after this point is finished by the observer.
     let in_flight = spec.job.as_ref().map(|_| JobState::Suspended);
-    record_reconciled(run, spec, in_flight, Some(restore.mode()), ReconciliationState::Upgrading, true);
+    record_reconciled(
+        run,
+        spec,
+        in_flight,
+        Some(restore.mode()),
+        ReconciliationState::Upgrading,
+        true,
+    );
     run.write_status().await?;
     deploy(run, spec, &restore).await?;
-    record_reconciled(run, spec, spec.job.as_ref().map(|_| JobState::Running), Some(restore.mode()), ReconciliationState::Deployed, false);
+    record_reconciled(
+        run,
+        spec,
+        spec.job.as_ref().map(|_| JobState::Running),
+        Some(restore.mode()),
+        ReconciliationState::Deployed,
+        false,
+    );
     Ok(())
 }
 
 /// Brings the job's state to safety and removes the cluster, by `mode`.
-async fn suspend_job(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec, mode: UpgradeMode) -> Result<Suspend, ReconcileError> {
+async fn suspend_job(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+    mode: UpgradeMode,
+) -> Result<Suspend, ReconcileError> {
     let conf = run.config_of(deployed);
     let state = job_state(run);
     let jm = run.status.job_manager_deployment_status;
@@ -216,7 +266,10 @@ async fn suspend_job(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec, mode: Up
     match mode {
         UpgradeMode::Savepoint => {
             if state != Some(FlinkJobState::Running) {
-                if conf.last_state_fallback() && conf.ha_enabled() && ha_metadata_exists(run).await? {
+                if conf.last_state_fallback()
+                    && conf.ha_enabled()
+                    && ha_metadata_exists(run).await?
+                {
                     delete_cluster(run, false).await?;
                     return Ok(Suspend::Done(Restore::LastState));
                 }
@@ -232,7 +285,12 @@ async fn suspend_job(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec, mode: Up
             }
             // Without HA metadata the newest checkpoint is the last state.
             let at = endpoint(run, deployed);
-            let job_id = run.status.job_status.as_ref().and_then(|j| j.job_id.clone()).unwrap_or_default();
+            let job_id = run
+                .status
+                .job_status
+                .as_ref()
+                .and_then(|j| j.job_id.clone())
+                .unwrap_or_default();
             let stats = run.ctx.flink.checkpoints(&at, &job_id).await?;
             let Some(latest) = stats.latest.completed else {
                 return Err(ReconcileError::UpgradeFailed(format!(
@@ -251,7 +309,10 @@ async fn suspend_job(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec, mode: Up
 }
 
 /// The upgrade savepoint was triggered earlier: finish it, record it, then tear down.
-async fn finish_upgrade_savepoint(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Result<Suspend, ReconcileError> {
+async fn finish_upgrade_savepoint(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<Suspend, ReconcileError> {
     match savepoint::poll_upgrade_savepoint(run, deployed).await? {
         None => Ok(Suspend::Pending),
         Some(location) => {
@@ -265,7 +326,11 @@ async fn finish_upgrade_savepoint(run: &mut Run<'_>, deployed: &FlinkDeploymentS
 
 /// The job is not running (terminal, or the cluster is unreachable): restore from what is
 /// known to be safe, or stop and say so.
-async fn suspend_without_running_job(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec, terminal: bool) -> Result<Suspend, ReconcileError> {
+async fn suspend_without_running_job(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+    terminal: bool,
+) -> Result<Suspend, ReconcileError> {
     let conf = run.config_of(deployed);
     if conf.ha_enabled() && ha_metadata_exists(run).await? && !terminal {
         delete_cluster(run, false).await?;
@@ -275,7 +340,10 @@ async fn suspend_without_running_job(run: &mut Run<'_>, deployed: &FlinkDeployme
         delete_cluster(run, false).await?;
         return Ok(Suspend::Done(Restore::Path(path)));
     }
-    if !terminal && run.status.job_manager_deployment_status != Some(Jm::Missing) && run.status.job_manager_deployment_status != Some(Jm::Error) {
+    if !terminal
+        && run.status.job_manager_deployment_status != Some(Jm::Missing)
+        && run.status.job_manager_deployment_status != Some(Jm::Error)
+    {
         // Not reachable yet and nothing known: wait rather than guess.
         return Ok(Suspend::Pending);
     }
@@ -292,7 +360,12 @@ async fn suspend_without_running_job(run: &mut Run<'_>, deployed: &FlinkDeployme
 /// The job of the current deployment was never seen running (its start time is recorded
 /// when it is first observed).
 fn never_ran_since_deploy(run: &Run<'_>) -> bool {
-    let deployed_at = run.status.reconciliation_status.as_ref().and_then(|r| r.reconciliation_timestamp).unwrap_or(0);
+    let deployed_at = run
+        .status
+        .reconciliation_status
+        .as_ref()
+        .and_then(|r| r.reconciliation_timestamp)
+        .unwrap_or(0);
     run.status
         .job_status
         .as_ref()
@@ -303,11 +376,18 @@ fn never_ran_since_deploy(run: &Run<'_>) -> bool {
 }
 
 fn never_ran(run: &Run<'_>) -> bool {
-    run.status.job_status.as_ref().and_then(|j| j.start_time.as_ref()).is_none()
+    run.status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.start_time.as_ref())
+        .is_none()
 }
 
 /// A spec change: suspend what runs by the upgrade mode, then deploy the new spec.
-pub async fn upgrade(run: &mut Run<'_>, desired: &FlinkDeploymentSpec) -> Result<bool, ReconcileError> {
+pub async fn upgrade(
+    run: &mut Run<'_>,
+    desired: &FlinkDeploymentSpec,
+) -> Result<bool, ReconcileError> {
     let Some(reconciled) = run.last_reconciled() else {
         return Ok(true);
     };
@@ -317,13 +397,32 @@ pub async fn upgrade(run: &mut Run<'_>, desired: &FlinkDeploymentSpec) -> Result
     }
     let was_running = deployed.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Running);
     let restore = if was_running {
-        if run.status.reconciliation_status.as_ref().and_then(|r| r.state) != Some(ReconciliationState::Upgrading) {
-            run.event(EventType::Normal, SUSPENDED, COMPONENT_JOB, "Suspending existing deployment.".to_string()).await;
-            let recon = run.status.reconciliation_status.get_or_insert_with(Default::default);
+        if run
+            .status
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.state)
+            != Some(ReconciliationState::Upgrading)
+        {
+            run.event(
+                EventType::Normal,
+                SUSPENDED,
+                COMPONENT_JOB,
+                "Suspending existing deployment.".to_string(),
+            )
+            .await;
+            let recon = run
+                .status
+                .reconciliation_status
+                .get_or_insert_with(Default::default);
             recon.state = Some(ReconciliationState::Upgrading);
             run.write_status().await?;
         }
-        let mode = desired.job.as_ref().map(|j| j.upgrade_mode()).unwrap_or(UpgradeMode::Stateless);
+        let mode = desired
+            .job
+            .as_ref()
+            .map(|j| j.upgrade_mode())
+            .unwrap_or(UpgradeMode::Stateless);
         match suspend_job(run, deployed, mode).await? {
             Suspend::Pending => return Ok(false),
             Suspend::Done(restore) => restore,
@@ -332,9 +431,20 @@ pub async fn upgrade(run: &mut Run<'_>, desired: &FlinkDeploymentSpec) -> Result
         // Resuming (or changing a suspended spec): restore as the last suspend recorded.
         resume_restore(run, deployed, desired).await?
     };
-    let desired_state = desired.job.as_ref().map(|j| j.desired_state()).unwrap_or(JobState::Running);
+    let desired_state = desired
+        .job
+        .as_ref()
+        .map(|j| j.desired_state())
+        .unwrap_or(JobState::Running);
     // The cluster is down: record the new spec as in flight before deploying it.
-    record_reconciled(run, desired, Some(JobState::Suspended), Some(restore.mode()), ReconciliationState::Upgrading, false);
+    record_reconciled(
+        run,
+        desired,
+        Some(JobState::Suspended),
+        Some(restore.mode()),
+        ReconciliationState::Upgrading,
+        false,
+    );
     if desired_state == JobState::Suspended {
         set_job_state(run, FlinkJobState::Suspended);
         run.status.job_manager_deployment_status = Some(Jm::Missing);
@@ -346,49 +456,119 @@ pub async fn upgrade(run: &mut Run<'_>, desired: &FlinkDeploymentSpec) -> Result
     }
     run.write_status().await?;
     deploy(run, desired, &restore).await?;
-    record_reconciled(run, desired, Some(JobState::Running), Some(restore.mode()), ReconciliationState::Deployed, false);
+    record_reconciled(
+        run,
+        desired,
+        Some(JobState::Running),
+        Some(restore.mode()),
+        ReconciliationState::Deployed,
+        false,
+    );
     Ok(true)
 }
 
 /// How a suspended (or torn-down) job comes back.
-async fn resume_restore(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec, desired: &FlinkDeploymentSpec) -> Result<Restore, ReconcileError> {
-    let desired_mode = desired.job.as_ref().map(|j| j.upgrade_mode()).unwrap_or(UpgradeMode::Stateless);
+async fn resume_restore(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+    desired: &FlinkDeploymentSpec,
+) -> Result<Restore, ReconcileError> {
+    let desired_mode = desired
+        .job
+        .as_ref()
+        .map(|j| j.upgrade_mode())
+        .unwrap_or(UpgradeMode::Stateless);
     if desired_mode == UpgradeMode::Stateless {
         return Ok(Restore::Fresh);
     }
-    let recorded = deployed.job.as_ref().map(|j| j.upgrade_mode()).unwrap_or(UpgradeMode::Stateless);
+    let recorded = deployed
+        .job
+        .as_ref()
+        .map(|j| j.upgrade_mode())
+        .unwrap_or(UpgradeMode::Stateless);
     let conf = run.config_of(deployed);
     if recorded == UpgradeMode::LastState && conf.ha_enabled() && ha_metadata_exists(run).await? {
         return Ok(Restore::LastState);
     }
-    match run.status.job_status.as_ref().and_then(|j| j.upgrade_savepoint_path.clone()) {
+    match run
+        .status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.upgrade_savepoint_path.clone())
+    {
         Some(path) if recorded != UpgradeMode::Stateless => Ok(Restore::Path(path)),
-        _ => Ok(savepoint::newest_known_state(run).map(Restore::Path).unwrap_or(Restore::Fresh)),
+        _ => Ok(savepoint::newest_known_state(run)
+            .map(Restore::Path)
+            .unwrap_or(Restore::Fresh)),
     }
 }
 
 /// Session clusters hold no job state of their own: any change redeploys them.
-async fn upgrade_session_cluster(run: &mut Run<'_>, desired: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
-    if run.status.reconciliation_status.as_ref().and_then(|r| r.state) != Some(ReconciliationState::Upgrading) {
-        record_reconciled(run, desired, None, None, ReconciliationState::Upgrading, false);
+async fn upgrade_session_cluster(
+    run: &mut Run<'_>,
+    desired: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
+    if run
+        .status
+        .reconciliation_status
+        .as_ref()
+        .and_then(|r| r.state)
+        != Some(ReconciliationState::Upgrading)
+    {
+        record_reconciled(
+            run,
+            desired,
+            None,
+            None,
+            ReconciliationState::Upgrading,
+            false,
+        );
         run.write_status().await?;
     }
     delete_cluster(run, false).await?;
     deploy(run, desired, &Restore::Fresh).await?;
-    record_reconciled(run, desired, None, None, ReconciliationState::Deployed, false);
+    record_reconciled(
+        run,
+        desired,
+        None,
+        None,
+        ReconciliationState::Deployed,
+        false,
+    );
     Ok(())
 }
 
 /// `savepointRedeployNonce`: throw away what runs and start from `initialSavepointPath`.
-pub async fn savepoint_redeploy(run: &mut Run<'_>, desired: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
-    let path = desired.job.as_ref().and_then(|j| j.initial_savepoint_path.clone()).unwrap_or_default();
+pub async fn savepoint_redeploy(
+    run: &mut Run<'_>,
+    desired: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
+    let path = desired
+        .job
+        .as_ref()
+        .and_then(|j| j.initial_savepoint_path.clone())
+        .unwrap_or_default();
     delete_cluster(run, false).await?;
     let js = run.status.job_status.get_or_insert_with(Default::default);
     js.upgrade_savepoint_path = Some(path.clone());
-    record_reconciled(run, desired, Some(JobState::Suspended), Some(UpgradeMode::Savepoint), ReconciliationState::Upgrading, false);
+    record_reconciled(
+        run,
+        desired,
+        Some(JobState::Suspended),
+        Some(UpgradeMode::Savepoint),
+        ReconciliationState::Upgrading,
+        false,
+    );
     run.write_status().await?;
     deploy(run, desired, &Restore::Path(path)).await?;
-    record_reconciled(run, desired, Some(JobState::Running), Some(UpgradeMode::Savepoint), ReconciliationState::Deployed, false);
+    record_reconciled(
+        run,
+        desired,
+        Some(JobState::Running),
+        Some(UpgradeMode::Savepoint),
+        ReconciliationState::Deployed,
+        false,
+    );
     let recon = run.status.reconciliation_status.as_mut().unwrap();
     recon.last_stable_spec = recon.last_reconciled_spec.clone();
     Ok(())
@@ -400,7 +580,9 @@ pub async fn should_roll_back(run: &Run<'_>) -> Result<bool, ReconcileError> {
     let Some(recon) = run.status.reconciliation_status.as_ref() else {
         return Ok(false);
     };
-    if recon.state != Some(ReconciliationState::Deployed) || recon.last_reconciled_spec == recon.last_stable_spec {
+    if recon.state != Some(ReconciliationState::Deployed)
+        || recon.last_reconciled_spec == recon.last_stable_spec
+    {
         return Ok(false);
     }
     let (Some(reconciled), Some(stable)) = (run.last_reconciled(), run.last_stable()) else {
@@ -425,15 +607,26 @@ pub async fn should_roll_back(run: &Run<'_>) -> Result<bool, ReconcileError> {
     if reconciled.spec.job.is_none() {
         return Ok(true);
     }
-    let savepoint_mode = reconciled.spec.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Savepoint);
-    let jm_never_ran = run.status.job_manager_deployment_status != Some(Jm::Ready) && job_state(run) != Some(FlinkJobState::Running);
+    let savepoint_mode =
+        reconciled.spec.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Savepoint);
+    let jm_never_ran = run.status.job_manager_deployment_status != Some(Jm::Ready)
+        && job_state(run) != Some(FlinkJobState::Running);
     Ok((savepoint_mode && jm_never_ran) || (conf.ha_enabled() && ha_metadata_exists(run).await?))
 }
 
 /// Marks the rollback; the next step performs it.
 pub async fn start_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
-    run.event(EventType::Warning, ROLLBACK, COMPONENT_JOB, "Rolling back failed deployment.".to_string()).await;
-    let recon = run.status.reconciliation_status.get_or_insert_with(Default::default);
+    run.event(
+        EventType::Warning,
+        ROLLBACK,
+        COMPONENT_JOB,
+        "Rolling back failed deployment.".to_string(),
+    )
+    .await;
+    let recon = run
+        .status
+        .reconciliation_status
+        .get_or_insert_with(Default::default);
     recon.state = Some(ReconciliationState::RollingBack);
     run.write_status().await?;
     Ok(())
@@ -444,7 +637,8 @@ pub async fn perform_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
     let (Some(mut reconciled), Some(stable)) = (run.last_reconciled(), run.last_stable()) else {
         return Ok(());
     };
-    let stateless = stable.spec.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
+    let stateless =
+        stable.spec.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
     let conf = run.config_of(&stable.spec);
     // If the failed spec never ran its job, the state it was started from is still the
     // newest: the upgrade's savepoint. Otherwise its latest checkpoint is, in HA metadata.
@@ -458,7 +652,9 @@ pub async fn perform_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
     } else if let Some(path) = savepoint::newest_known_state(run) {
         Restore::Path(path)
     } else {
-        return Err(ReconcileError::UpgradeFailed(format!("Nothing to roll back from. {MANUAL_RESTORE}")));
+        return Err(ReconcileError::UpgradeFailed(format!(
+            "Nothing to roll back from. {MANUAL_RESTORE}"
+        )));
     };
     delete_cluster(run, stable.spec.job.is_none() || stateless).await?;
     deploy(run, &stable.spec, &restore).await?;
@@ -466,7 +662,10 @@ pub async fn perform_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
         job.upgrade_mode = Some(restore.mode());
     }
     let now = run.now();
-    let recon = run.status.reconciliation_status.get_or_insert_with(Default::default);
+    let recon = run
+        .status
+        .reconciliation_status
+        .get_or_insert_with(Default::default);
     recon.last_reconciled_spec = Some(reconciled.to_json());
     recon.state = Some(ReconciliationState::RolledBack);
     recon.reconciliation_timestamp = Some(now);
@@ -475,7 +674,10 @@ pub async fn perform_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
 
 /// `kubernetes.operator.job.restart.failed`: a terminally failed job is redeployed from the
 /// newest state known (or empty, for stateless jobs).
-pub async fn restart_failed_job(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
+pub async fn restart_failed_job(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
     let stateless = deployed.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
     let restore = match (stateless, savepoint::newest_known_state(run)) {
         (false, Some(path)) => Restore::Path(path),
@@ -484,15 +686,30 @@ pub async fn restart_failed_job(run: &mut Run<'_>, deployed: &FlinkDeploymentSpe
     delete_cluster(run, true).await?;
     run.status.error = None;
     deploy(run, deployed, &restore).await?;
-    record_reconciled(run, deployed, Some(JobState::Running), Some(restore.mode()), ReconciliationState::Deployed, false);
+    record_reconciled(
+        run,
+        deployed,
+        Some(JobState::Running),
+        Some(restore.mode()),
+        ReconciliationState::Deployed,
+        false,
+    );
     Ok(())
 }
 
 /// The JobManager Deployment vanished while it should run: recreate it, if no state is lost
 /// by doing so (stateless jobs, session clusters, or HA metadata to resume from).
-pub async fn recover_jobmanager(run: &mut Run<'_>, deployed: &FlinkDeploymentSpec) -> Result<bool, ReconcileError> {
+pub async fn recover_jobmanager(
+    run: &mut Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<bool, ReconcileError> {
     let conf = run.config_of(deployed);
-    let stateless = deployed.job.as_ref().map(|j| j.upgrade_mode()).unwrap_or(UpgradeMode::Stateless) == UpgradeMode::Stateless;
+    let stateless = deployed
+        .job
+        .as_ref()
+        .map(|j| j.upgrade_mode())
+        .unwrap_or(UpgradeMode::Stateless)
+        == UpgradeMode::Stateless;
     let restore = if deployed.job.is_none() || stateless {
         Restore::Fresh
     } else if conf.ha_enabled() && ha_metadata_exists(run).await? {
@@ -500,7 +717,13 @@ pub async fn recover_jobmanager(run: &mut Run<'_>, deployed: &FlinkDeploymentSpe
     } else {
         return Ok(false);
     };
-    run.event(EventType::Warning, RECOVER_DEPLOYMENT, COMPONENT_JOBMANAGER, "Recovering lost deployment".to_string()).await;
+    run.event(
+        EventType::Warning,
+        RECOVER_DEPLOYMENT,
+        COMPONENT_JOBMANAGER,
+        "Recovering lost deployment".to_string(),
+    )
+    .await;
     deploy(run, deployed, &restore).await?;
     Ok(true)
 }
@@ -508,5 +731,11 @@ pub async fn recover_jobmanager(run: &mut Run<'_>, deployed: &FlinkDeploymentSpe
 /// Records an upgrade failure in status and as an event; the upgrade is retried with backoff.
 pub async fn report_upgrade_failure(run: &mut Run<'_>, message: &str) {
     run.status.error = Some(error_json("UpgradeFailureException", message));
-    run.event(EventType::Warning, UPGRADE_FAILED, COMPONENT_JOB, message.to_string()).await;
+    run.event(
+        EventType::Warning,
+        UPGRADE_FAILED,
+        COMPONENT_JOB,
+        message.to_string(),
+    )
+    .await;
 }
