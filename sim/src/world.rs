@@ -934,6 +934,25 @@ impl World {
             .max_by_key(|r| r.submitted_at)
     }
 
+    /// The state of a recorded job: live from its cluster while it is the newest record of
+    /// that job id there (a HA restart re-records the same id), else its last known state.
+    pub fn job_state(&self, record: &JobRecord) -> String {
+        let newest = self
+            .jobs
+            .iter()
+            .rev()
+            .find(|r| r.job_id == record.job_id && r.cluster == record.cluster);
+        let live = newest.map(|n| std::ptr::eq(n, record)).unwrap_or(false);
+        live.then(|| {
+            self.clusters
+                .get(&record.cluster)
+                .and_then(|c| c.job(&record.job_id))
+                .map(|j| j.state.clone())
+        })
+        .flatten()
+        .unwrap_or_else(|| record.last_state.clone())
+    }
+
     /// Jobs of a resource that run right now, on any cluster.
     pub fn running_instances(&self, owner: &str) -> usize {
         self.clusters

@@ -171,3 +171,6 @@ pub fn derive_job_id(seed: &str) -> String {
     }
     format!("{hash:032x}")
 }
+
+#[cfg(test)]
+mod tests;

@@ -385,7 +385,15 @@ fn clear_error_when_healthy(run: &mut Run<'_>) {
         .as_ref()
         .map(|r| r.last_reconciled_spec.is_some() && r.last_reconciled_spec == r.last_stable_spec)
         .unwrap_or(false);
+    // An upgrade that failed stays reported until it goes through or the user reverts it.
+    let upgrade_failed = run
+        .status
+        .error
+        .as_deref()
+        .map(|e| e.contains("UpgradeFailureException"))
+        .unwrap_or(false);
     if stable
+        && !upgrade_failed
         && run.status.job_manager_deployment_status != Some(Jm::Error)
         && job_state(run) != Some(FlinkJobState::Failed)
     {

@@ -54,6 +54,23 @@ fn any_savepoint_pending(run: &Run<'_>) -> bool {
         .unwrap_or(false)
 }
 
+/// The upgrade savepoint completed after the reconciled spec was deployed, if any: then the
+/// job was already stopped with it and only the teardown remains (a crash came in between).
+pub fn upgrade_savepoint_since_deploy(run: &Run<'_>) -> Option<String> {
+    let deployed_at = run
+        .status
+        .reconciliation_status
+        .as_ref()?
+        .reconciliation_timestamp?;
+    let js = run.status.job_status.as_ref()?;
+    let last = js.savepoint_info.as_ref()?.last_savepoint.as_ref()?;
+    let recent =
+        last.trigger_type == Some(SnapshotTriggerType::Upgrade) && last.time_stamp? >= deployed_at;
+    (recent && last.location.is_some() && last.location == js.upgrade_savepoint_path)
+        .then(|| last.location.clone())
+        .flatten()
+}
+
 /// The newest state the status knows to restore from: the last savepoint (or the last
 /// checkpoint recorded when the job stopped), else the upgrade savepoint path.
 pub fn newest_known_state(run: &Run<'_>) -> Option<String> {
@@ -107,6 +124,10 @@ pub async fn poll_upgrade_savepoint(
             Ok(Some(location))
         }
         Polled::Failed(cause) => {
+            // Nothing was torn down: the old spec still runs, as before the upgrade began.
+            if let Some(recon) = run.status.reconciliation_status.as_mut() {
+                recon.state = Some(crate::crd::ReconciliationState::Deployed);
+            }
             run.write_status().await?;
             Err(ReconcileError::UpgradeFailed(format!(
                 "Savepoint for the upgrade failed: {cause}"

@@ -260,6 +260,11 @@ async fn suspend_job(
     if savepoint::upgrade_savepoint_pending(run) {
         return finish_upgrade_savepoint(run, deployed).await;
     }
+    // Stopped with a savepoint already, and the operator died before the teardown.
+    if let Some(path) = savepoint::upgrade_savepoint_since_deploy(run) {
+        delete_cluster(run, false).await?;
+        return Ok(Suspend::Done(Restore::Path(path)));
+    }
     if terminal || !reachable {
         return suspend_without_running_job(run, deployed, terminal).await;
     }
@@ -404,13 +409,21 @@ pub async fn upgrade(
             .and_then(|r| r.state)
             != Some(ReconciliationState::Upgrading)
         {
-            run.event(
-                EventType::Normal,
-                SUSPENDED,
-                COMPONENT_JOB,
-                "Suspending existing deployment.".to_string(),
-            )
-            .await;
+            let retrying = run
+                .status
+                .error
+                .as_deref()
+                .map(|e| e.contains("UpgradeFailureException"))
+                .unwrap_or(false);
+            if !retrying {
+                run.event(
+                    EventType::Normal,
+                    SUSPENDED,
+                    COMPONENT_JOB,
+                    "Suspending existing deployment.".to_string(),
+                )
+                .await;
+            }
             let recon = run
                 .status
                 .reconciliation_status

@@ -1,0 +1,330 @@
+//! The reconcile protocol against mocked ports: what is written to Kubernetes and asked of
+//! Flink, in which order, for the paths where order decides whether state survives.
+
+use std::collections::BTreeMap;
+
+use mockall::predicate::*;
+use mockall::Sequence;
+
+use super::deployment::reconcile;
+use super::{Context, ReconcileError};
+use crate::crd::*;
+use crate::ports::*;
+
+struct FixedClock(i64);
+impl Clock for FixedClock {
+    fn now_millis(&self) -> i64 {
+        self.0
+    }
+}
+
+const NOW: i64 = 1_000_000;
+const SAVEPOINT: &str = "file:///sp/savepoint-abc";
+
+fn spec(parallelism: i32) -> FlinkDeploymentSpec {
+    FlinkDeploymentSpec {
+        image: Some("flink:2.3".into()),
+        flink_version: Some(FlinkVersion::v2_3),
+        flink_configuration: Some(FlinkConfiguration::from_pairs([
+            ("state.savepoints.dir", "file:///sp"),
+            ("state.checkpoints.dir", "file:///cp"),
+        ])),
+        job_manager: Some(JobManagerSpec {
+            resource: Some(Resource {
+                cpu: Some(1.0),
+                memory: Some("2048m".into()),
+                ephemeral_storage: None,
+            }),
+            ..Default::default()
+        }),
+        task_manager: Some(TaskManagerSpec {
+            resource: Some(Resource {
+                cpu: Some(1.0),
+                memory: Some("2048m".into()),
+                ephemeral_storage: None,
+            }),
+            ..Default::default()
+        }),
+        job: Some(JobSpec {
+            jar_uri: Some("local:///job.jar".into()),
+            parallelism: Some(parallelism),
+            upgrade_mode: Some(UpgradeMode::Savepoint),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A running deployment (parallelism 2) whose spec now asks for parallelism 4, with the
+/// upgrade already under way: `savepoint_info` says what the status recorded of it.
+fn mid_upgrade(savepoint_info: SavepointInfo, upgrade_path: Option<&str>) -> FlinkDeployment {
+    let mut fd = FlinkDeployment::new("app", spec(4));
+    fd.metadata.namespace = Some("default".into());
+    fd.metadata.uid = Some("uid-1".into());
+    fd.metadata.generation = Some(2);
+    fd.metadata.resource_version = Some("10".into());
+    fd.metadata.finalizers = Some(vec![DEPLOYMENT_FINALIZER.into()]);
+    let reconciled = StoredSpec::new(spec(2), false).to_json();
+    fd.status = Some(FlinkDeploymentStatus {
+        job_manager_deployment_status: Some(JobManagerDeploymentStatus::Ready),
+        observed_generation: Some(1),
+        job_status: Some(JobStatus {
+            job_id: Some("j1".into()),
+            state: Some(FlinkJobState::Running),
+            start_time: Some("100".into()),
+            upgrade_savepoint_path: upgrade_path.map(str::to_string),
+            savepoint_info: Some(savepoint_info),
+            ..Default::default()
+        }),
+        reconciliation_status: Some(ReconciliationStatus {
+            reconciliation_timestamp: Some(500),
+            last_reconciled_spec: Some(reconciled.clone()),
+            last_stable_spec: Some(reconciled),
+            state: Some(ReconciliationState::Upgrading),
+        }),
+        lifecycle_state: Some(ResourceLifecycleState::Upgrading),
+        ..Default::default()
+    });
+    fd
+}
+
+fn pending_trigger() -> SavepointInfo {
+    SavepointInfo {
+        trigger_id: Some("t1".into()),
+        trigger_timestamp: Some(900),
+        trigger_type: Some(SnapshotTriggerType::Upgrade),
+        ..Default::default()
+    }
+}
+
+fn operation(json: serde_json::Value) -> AsyncOperation {
+    decode(json).unwrap()
+}
+
+fn status_of(fd: &FlinkDeployment) -> &FlinkDeploymentStatus {
+    fd.status.as_ref().unwrap()
+}
+
+/// Status writes return what was written, with a new resourceVersion.
+fn echo(fd: &FlinkDeployment) -> Result<FlinkDeployment, KubeError> {
+    let mut out = fd.clone();
+    let rv: u64 = out
+        .metadata
+        .resource_version
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    out.metadata.resource_version = Some((rv + 1).to_string());
+    Ok(out)
+}
+
+fn run(kube: &MockKubeApi, flink: &MockFlinkApi) -> Result<Option<super::Requeue>, ReconcileError> {
+    let clock = FixedClock(NOW);
+    let conf = BTreeMap::new();
+    let ctx = Context {
+        kube,
+        flink,
+        clock: &clock,
+        operator_config: &conf,
+    };
+    block_on(reconcile(&ctx, "default", "app"))
+}
+
+/// The mocks answer at once, so one poll finishes a reconcile.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("mocked ports never wait"),
+    }
+}
+
+fn allow_deploy(kube: &mut MockKubeApi) {
+    kube.expect_apply_config_map().returning(|_| Ok(()));
+    kube.expect_apply_service().returning(|_| Ok(()));
+    kube.expect_apply_deployment().returning(|_| Ok(()));
+    kube.expect_publish_event().returning(|_| Ok(()));
+    kube.expect_list_config_maps().returning(|_, _| Ok(vec![]));
+}
+
+#[test]
+fn savepoint_location_is_in_status_before_the_jobmanager_is_deleted() {
+    let fd = mid_upgrade(pending_trigger(), None);
+    let mut kube = MockKubeApi::new();
+    let mut flink = MockFlinkApi::new();
+    let mut seq = Sequence::new();
+    kube.expect_get_flink_deployment()
+        .returning(move |_, _| Ok(Some(fd.clone())));
+    flink
+        .expect_savepoint_status()
+        .with(always(), eq("j1"), eq("t1"))
+        .times(1)
+        .returning(|_, _, _| Ok(operation(serde_json::json!({"status": {"id": "COMPLETED"}, "operation": {"location": SAVEPOINT}}))));
+    kube.expect_update_flink_deployment_status()
+        .withf(|fd| {
+            status_of(fd)
+                .job_status
+                .as_ref()
+                .unwrap()
+                .upgrade_savepoint_path
+                .as_deref()
+                == Some(SAVEPOINT)
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|fd| echo(fd));
+    kube.expect_delete_deployment()
+        .times(2)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    kube.expect_update_flink_deployment_status()
+        .returning(|fd| echo(fd));
+    allow_deploy(&mut kube);
+    let result = run(&kube, &flink);
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[test]
+fn a_failed_upgrade_savepoint_aborts_and_changes_nothing() {
+    let fd = mid_upgrade(pending_trigger(), None);
+    let mut kube = MockKubeApi::new();
+    let mut flink = MockFlinkApi::new();
+    kube.expect_get_flink_deployment()
+        .returning(move |_, _| Ok(Some(fd.clone())));
+    flink.expect_savepoint_status().times(1).returning(|_, _, _| {
+        Ok(operation(serde_json::json!({"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {"class": "x", "serialized-throwable": "declined"}}})))
+    });
+    kube.expect_publish_event().returning(|_| Ok(()));
+    // Nothing is deleted or deployed; the status says the old spec still runs.
+    kube.expect_delete_deployment().never();
+    kube.expect_apply_deployment().never();
+    kube.expect_apply_config_map().never();
+    kube.expect_update_flink_deployment_status()
+        .withf(|fd| {
+            let s = status_of(fd);
+            let recon = s.reconciliation_status.as_ref().unwrap();
+            recon.state == Some(ReconciliationState::Deployed)
+                && recon.last_reconciled_spec == Some(StoredSpec::new(spec(2), false).to_json())
+                && s.job_status
+                    .as_ref()
+                    .unwrap()
+                    .savepoint_info
+                    .as_ref()
+                    .unwrap()
+                    .trigger_id
+                    .is_none()
+        })
+        .returning(|fd| echo(fd));
+    let result = run(&kube, &flink);
+    assert!(
+        matches!(result, Err(ReconcileError::UpgradeFailed(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn after_a_crash_between_savepoint_and_teardown_no_second_savepoint_is_taken() {
+    // The savepoint completed and was recorded; then the operator died before deleting.
+    let info = SavepointInfo {
+        last_savepoint: Some(Savepoint {
+            time_stamp: Some(950),
+            location: Some(SAVEPOINT.into()),
+            trigger_type: Some(SnapshotTriggerType::Upgrade),
+            format_type: None,
+            trigger_nonce: None,
+        }),
+        ..Default::default()
+    };
+    let fd = mid_upgrade(info, Some(SAVEPOINT));
+    let mut kube = MockKubeApi::new();
+    let mut flink = MockFlinkApi::new();
+    kube.expect_get_flink_deployment()
+        .returning(move |_, _| Ok(Some(fd.clone())));
+    flink.expect_stop_with_savepoint().never();
+    flink.expect_trigger_savepoint().never();
+    kube.expect_delete_deployment()
+        .times(2)
+        .returning(|_, _| Ok(()));
+    allow_deploy(&mut kube);
+    // The new cluster is deployed from the recorded savepoint.
+    kube.expect_update_flink_deployment_status()
+        .returning(|fd| echo(fd));
+    let result = run(&kube, &flink);
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[test]
+fn the_new_cluster_starts_from_the_recorded_savepoint() {
+    let fd = mid_upgrade(pending_trigger(), None);
+    let mut kube = MockKubeApi::new();
+    let mut flink = MockFlinkApi::new();
+    kube.expect_get_flink_deployment()
+        .returning(move |_, _| Ok(Some(fd.clone())));
+    flink
+        .expect_savepoint_status()
+        .returning(|_, _, _| Ok(operation(serde_json::json!({"status": {"id": "COMPLETED"}, "operation": {"location": SAVEPOINT}}))));
+    kube.expect_update_flink_deployment_status()
+        .returning(|fd| echo(fd));
+    kube.expect_delete_deployment().returning(|_, _| Ok(()));
+    kube.expect_apply_config_map()
+        .withf(|cm| {
+            cm.data.as_ref().unwrap()["config.yaml"]
+                .contains(&format!("execution.savepoint.path: {SAVEPOINT}"))
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    kube.expect_apply_service().returning(|_| Ok(()));
+    kube.expect_apply_deployment()
+        .times(1)
+        .returning(|_| Ok(()));
+    kube.expect_publish_event().returning(|_| Ok(()));
+    kube.expect_list_config_maps().returning(|_, _| Ok(vec![]));
+    assert!(run(&kube, &flink).is_ok());
+}
+
+#[test]
+fn a_running_job_gets_a_stop_with_savepoint_recorded_before_anything_else() {
+    // Upgrade just detected: status says STABLE, spec asks for parallelism 4.
+    let mut fd = mid_upgrade(SavepointInfo::default(), None);
+    let st = fd.status.as_mut().unwrap();
+    st.reconciliation_status.as_mut().unwrap().state = Some(ReconciliationState::Deployed);
+    st.lifecycle_state = Some(ResourceLifecycleState::Stable);
+    let mut kube = MockKubeApi::new();
+    let mut flink = MockFlinkApi::new();
+    kube.expect_get_flink_deployment()
+        .returning(move |_, _| Ok(Some(fd.clone())));
+    // Observation of the running cluster.
+    kube.expect_get_deployment().returning(|_, _| {
+        Ok(Some(serde_json::from_value(serde_json::json!({"metadata": {"name": "app"}, "status": {"availableReplicas": 1}})).unwrap()))
+    });
+    kube.expect_list_pods().returning(|_, _| Ok(vec![]));
+    flink.expect_list_jobs().returning(|_| {
+        Ok(vec![JobOverview {
+            jid: "j1".into(),
+            name: "job".into(),
+            state: "RUNNING".into(),
+            start_time: 100,
+            end_time: -1,
+            last_modification: 100,
+        }])
+    });
+    kube.expect_publish_event().returning(|_| Ok(()));
+    flink
+        .expect_stop_with_savepoint()
+        .with(
+            always(),
+            eq("j1"),
+            eq(Some("file:///sp".to_string())),
+            eq(false),
+        )
+        .times(1)
+        .returning(|_, _, _, _| Ok("t9".into()));
+    kube.expect_update_flink_deployment_status()
+        .returning(|fd| echo(fd));
+    kube.expect_delete_deployment().never();
+    kube.expect_apply_deployment().never();
+    let result = run(&kube, &flink);
+    assert!(result.is_ok(), "{result:?}");
+}
