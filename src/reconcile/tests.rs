@@ -174,13 +174,12 @@ fn savepoint_location_is_in_status_before_the_jobmanager_is_deleted() {
         })
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|fd| echo(fd));
+        .returning(echo);
     kube.expect_delete_deployment()
         .times(2)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
-    kube.expect_update_flink_deployment_status()
-        .returning(|fd| echo(fd));
+    kube.expect_update_flink_deployment_status().returning(echo);
     allow_deploy(&mut kube);
     let result = run(&kube, &flink);
     assert!(result.is_ok(), "{result:?}");
@@ -216,7 +215,7 @@ fn a_failed_upgrade_savepoint_aborts_and_changes_nothing() {
                     .trigger_id
                     .is_none()
         })
-        .returning(|fd| echo(fd));
+        .returning(echo);
     let result = run(&kube, &flink);
     assert!(
         matches!(result, Err(ReconcileError::UpgradeFailed(_))),
@@ -249,8 +248,7 @@ fn after_a_crash_between_savepoint_and_teardown_no_second_savepoint_is_taken() {
         .returning(|_, _| Ok(()));
     allow_deploy(&mut kube);
     // The new cluster is deployed from the recorded savepoint.
-    kube.expect_update_flink_deployment_status()
-        .returning(|fd| echo(fd));
+    kube.expect_update_flink_deployment_status().returning(echo);
     let result = run(&kube, &flink);
     assert!(result.is_ok(), "{result:?}");
 }
@@ -265,8 +263,7 @@ fn the_new_cluster_starts_from_the_recorded_savepoint() {
     flink
         .expect_savepoint_status()
         .returning(|_, _, _| Ok(operation(serde_json::json!({"status": {"id": "COMPLETED"}, "operation": {"location": SAVEPOINT}}))));
-    kube.expect_update_flink_deployment_status()
-        .returning(|fd| echo(fd));
+    kube.expect_update_flink_deployment_status().returning(echo);
     kube.expect_delete_deployment().returning(|_, _| Ok(()));
     kube.expect_apply_config_map()
         .withf(|cm| {
@@ -321,8 +318,7 @@ fn a_running_job_gets_a_stop_with_savepoint_recorded_before_anything_else() {
         )
         .times(1)
         .returning(|_, _, _, _| Ok("t9".into()));
-    kube.expect_update_flink_deployment_status()
-        .returning(|fd| echo(fd));
+    kube.expect_update_flink_deployment_status().returning(echo);
     kube.expect_delete_deployment().never();
     kube.expect_apply_deployment().never();
     let result = run(&kube, &flink);
