@@ -46,7 +46,7 @@ pub struct Simulation {
     pub ports: SimPorts,
     pub scheduler: Scheduler,
     operator_config: BTreeMap<String, String>,
-    generations: BTreeMap<(String, String, String), i64>,
+    generations: BTreeMap<(String, String, String), (i64, bool)>,
     timeline: Vec<Entry>,
     seen: BTreeMap<String, [Option<String>; 4]>,
     faults_seen: usize,
@@ -99,14 +99,18 @@ impl Simulation {
             let (kind, ns, name) = event.key.clone();
             let target = match kind.as_str() {
                 "FlinkDeployment" => {
+                    // Generation-aware, as upstream: status-only writes are not news, the
+                    // deletion mark is news once.
                     let generation = event.object["metadata"]["generation"].as_i64().unwrap_or(0);
                     let marked = event.object["metadata"].get("deletionTimestamp").is_some();
-                    let previous = self.generations.insert(event.key.clone(), generation);
-                    if previous == Some(generation) && !marked && !event.deleted {
+                    let previous = self.generations.insert(event.key.clone(), (generation, marked));
+                    if previous == Some((generation, marked)) && !event.deleted {
                         continue;
                     }
                     Some(name.clone())
                 }
+                // Session jobs come and go: their session cluster may be waiting on them.
+                "FlinkSessionJob" => event.object["spec"]["deploymentName"].as_str().map(str::to_string),
                 "Deployment" => event.object["metadata"]["ownerReferences"]
                     .as_array()
                     .and_then(|refs| refs.iter().find(|r| r["kind"] == "FlinkDeployment"))

@@ -65,7 +65,7 @@ pub fn upgrade_savepoint_since_deploy(run: &Run<'_>) -> Option<String> {
     let js = run.status.job_status.as_ref()?;
     let last = js.savepoint_info.as_ref()?.last_savepoint.as_ref()?;
     let recent =
-        last.trigger_type == Some(SnapshotTriggerType::Upgrade) && last.time_stamp? >= deployed_at;
+        last.trigger_type == Some(SnapshotTriggerType::Upgrade) && last.time_stamp? > deployed_at;
     (recent && last.location.is_some() && last.location == js.upgrade_savepoint_path)
         .then(|| last.location.clone())
         .flatten()

@@ -336,6 +336,13 @@ async fn suspend_without_running_job(
     deployed: &FlinkDeploymentSpec,
     terminal: bool,
 ) -> Result<Suspend, ReconcileError> {
+    // A deployment whose job never started holds no newer state than what it started from.
+    if never_ran_since_deploy(run) {
+        if let Some(restore) = start_state_of_current_deployment(run, deployed).await? {
+            delete_cluster(run, false).await?;
+            return Ok(Suspend::Done(restore));
+        }
+    }
     let conf = run.config_of(deployed);
     if conf.ha_enabled() && ha_metadata_exists(run).await? && !terminal {
         delete_cluster(run, false).await?;
@@ -352,14 +359,33 @@ async fn suspend_without_running_job(
         // Not reachable yet and nothing known: wait rather than guess.
         return Ok(Suspend::Pending);
     }
-    if run.status.job_manager_deployment_status == Some(Jm::Error) && never_ran(run) {
-        // The new cluster never started a job: nothing can have been lost since the last one.
-        delete_cluster(run, false).await?;
-        return Ok(Suspend::Done(Restore::Fresh));
-    }
     Err(ReconcileError::UpgradeFailed(format!(
         "JobManager deployment is missing and HA metadata is not available to make stateful upgrades. It is possible that the job has finished or terminally failed, or the configmaps have been deleted.{MANUAL_RESTORE}"
     )))
+}
+
+/// What the current deployment was started from, as the reconciled spec's upgrade mode and
+/// `upgradeSavepointPath` record it; None when that cannot be told.
+async fn start_state_of_current_deployment(
+    run: &Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<Option<Restore>, ReconcileError> {
+    let mode = deployed
+        .job
+        .as_ref()
+        .map(|j| j.upgrade_mode())
+        .unwrap_or(UpgradeMode::Stateless);
+    let path = run
+        .status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.upgrade_savepoint_path.clone());
+    Ok(match mode {
+        UpgradeMode::Stateless => Some(Restore::Fresh),
+        UpgradeMode::Savepoint => path.map(Restore::Path),
+        UpgradeMode::LastState if ha_metadata_exists(run).await? => Some(Restore::LastState),
+        UpgradeMode::LastState => None,
+    })
 }
 
 /// The job of the current deployment was never seen running (its start time is recorded
@@ -378,14 +404,6 @@ fn never_ran_since_deploy(run: &Run<'_>) -> bool {
         .and_then(|t| t.parse::<i64>().ok())
         .map(|started| started < deployed_at)
         .unwrap_or(true)
-}
-
-fn never_ran(run: &Run<'_>) -> bool {
-    run.status
-        .job_status
-        .as_ref()
-        .and_then(|j| j.start_time.as_ref())
-        .is_none()
 }
 
 /// A spec change: suspend what runs by the upgrade mode, then deploy the new spec.
@@ -654,12 +672,16 @@ pub async fn perform_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
         stable.spec.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
     let conf = run.config_of(&stable.spec);
     // If the failed spec never ran its job, the state it was started from is still the
-    // newest: the upgrade's savepoint. Otherwise its latest checkpoint is, in HA metadata.
-    let failed_never_ran = never_ran_since_deploy(run);
+    // newest; otherwise its latest checkpoint is, in HA metadata.
+    let unstarted = if never_ran_since_deploy(run) {
+        start_state_of_current_deployment(run, &reconciled.spec).await?
+    } else {
+        None
+    };
     let restore = if stable.spec.job.is_none() || stateless {
         Restore::Fresh
-    } else if let (true, Some(path)) = (failed_never_ran, savepoint::newest_known_state(run)) {
-        Restore::Path(path)
+    } else if let Some(restore) = unstarted {
+        restore
     } else if conf.ha_enabled() && ha_metadata_exists(run).await? {
         Restore::LastState
     } else if let Some(path) = savepoint::newest_known_state(run) {
