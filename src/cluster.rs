@@ -425,10 +425,14 @@ pub fn build(
         jm.and_then(|j| j.pod_template.as_ref()),
         arrays_by_name,
     );
-    let jm_args = if spec.job.is_some() {
-        vec!["standalone-job"]
-    } else {
-        vec!["jobmanager"]
+    // The container entrypoints Flink's image knows: native clusters start through
+    // kubernetes-jobmanager.sh, standalone ones through the plain role names.
+    let standalone = spec.mode == Some(KubernetesDeploymentMode::Standalone);
+    let jm_args = match (standalone, spec.job.is_some()) {
+        (false, true) => vec!["kubernetes-jobmanager.sh", "kubernetes-application"],
+        (false, false) => vec!["kubernetes-jobmanager.sh", "kubernetes-session"],
+        (true, true) => vec!["standalone-job"],
+        (true, false) => vec!["jobmanager"],
     };
     let jobmanager = component_deployment(
         fd,
