@@ -103,14 +103,18 @@ impl Simulation {
                     // deletion mark is news once.
                     let generation = event.object["metadata"]["generation"].as_i64().unwrap_or(0);
                     let marked = event.object["metadata"].get("deletionTimestamp").is_some();
-                    let previous = self.generations.insert(event.key.clone(), (generation, marked));
+                    let previous = self
+                        .generations
+                        .insert(event.key.clone(), (generation, marked));
                     if previous == Some((generation, marked)) && !event.deleted {
                         continue;
                     }
                     Some(name.clone())
                 }
                 // Session jobs come and go: their session cluster may be waiting on them.
-                "FlinkSessionJob" => event.object["spec"]["deploymentName"].as_str().map(str::to_string),
+                "FlinkSessionJob" => event.object["spec"]["deploymentName"]
+                    .as_str()
+                    .map(str::to_string),
                 "Deployment" => event.object["metadata"]["ownerReferences"]
                     .as_array()
                     .and_then(|refs| refs.iter().find(|r| r["kind"] == "FlinkDeployment"))
@@ -378,6 +382,12 @@ impl Simulation {
                 (
                     "lastSavepoint",
                     &status["jobStatus"]["savepointInfo"]["lastSavepoint"]["location"],
+                ),
+                (
+                    "savepointHistory",
+                    &json!(status["jobStatus"]["savepointInfo"]["savepointHistory"]
+                        .as_array()
+                        .map(|h| h.len())),
                 ),
                 ("observedGeneration", &status["observedGeneration"]),
                 ("error", &status["error"]),

@@ -199,9 +199,6 @@ async fn poll_pending(
             info.savepoint_history
                 .get_or_insert_with(Vec::new)
                 .push(savepoint);
-            if trigger_type == SnapshotTriggerType::Periodic {
-                info.last_periodic_savepoint_timestamp = Some(now);
-            }
             info.trigger_id = None;
             info.trigger_timestamp = None;
             info.trigger_type = None;
@@ -379,6 +376,10 @@ pub async fn trigger_snapshots(
             info.trigger_timestamp = Some(now);
             info.trigger_type = Some(kind);
             info.format_type = Some(format_type(&format));
+            if !manual {
+                // The interval counts from the trigger, as upstream does.
+                info.last_periodic_savepoint_timestamp = Some(now);
+            }
             if manual {
                 consume_nonce(
                     run,
