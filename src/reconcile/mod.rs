@@ -87,6 +87,7 @@ impl<'a> Run<'a> {
             }
             s
         }));
+        self.derive_status_views();
         if self.fd.status.as_ref() == Some(&self.status) {
             return Ok(());
         }
@@ -98,6 +99,87 @@ impl<'a> Run<'a> {
             .update_flink_deployment_status(&desired)
             .await?;
         Ok(())
+    }
+
+    /// Fields derived from the rest of the status: the `Running` condition and the
+    /// TaskManager view the scale subresource reads.
+    fn derive_status_views(&mut self) {
+        use crate::crd::{FlinkJobState, JobManagerDeploymentStatus, JobState, TaskManagerInfo};
+        let reconciled = self.last_reconciled().map(|s| s.spec);
+        let Some(spec) = reconciled else {
+            return;
+        };
+        let suspended = spec.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Suspended);
+        let conf = self.config_of(&spec);
+        self.status.task_manager = Some(if suspended {
+            TaskManagerInfo {
+                label_selector: Some(String::new()),
+                replicas: Some(0),
+            }
+        } else {
+            TaskManagerInfo {
+                label_selector: Some(format!("component=taskmanager,app={}", self.name)),
+                replicas: Some(crate::cluster::taskmanager_replicas(&spec, &conf)),
+            }
+        });
+        let (running, reason, message) = match (
+            &spec.job,
+            self.status.job_status.as_ref().and_then(|j| j.state),
+        ) {
+            (Some(_), state) => {
+                let state = state.unwrap_or(FlinkJobState::Reconciling);
+                let name = state.as_str();
+                let camel = name[..1].to_string() + &name[1..].to_ascii_lowercase();
+                (
+                    state == FlinkJobState::Running,
+                    camel,
+                    format!("Job status {name}"),
+                )
+            }
+            (None, _) => {
+                let jm = self
+                    .status
+                    .job_manager_deployment_status
+                    .unwrap_or(JobManagerDeploymentStatus::Missing);
+                let reason = match jm {
+                    JobManagerDeploymentStatus::Ready => "JobManagerReady",
+                    JobManagerDeploymentStatus::DeployedNotReady => "DeployedNotReady",
+                    JobManagerDeploymentStatus::Deploying => "JobManagerIsDeploying",
+                    JobManagerDeploymentStatus::Missing => "JobManagerDeploymentMissing",
+                    JobManagerDeploymentStatus::Error => "Error",
+                };
+                (
+                    jm == JobManagerDeploymentStatus::Ready,
+                    reason.to_string(),
+                    format!("JobManager deployment {}", jm.as_str()),
+                )
+            }
+        };
+        let status_text = if running { "True" } else { "False" };
+        let previous = self
+            .status
+            .conditions
+            .as_ref()
+            .and_then(|c| c.iter().find(|c| c.type_ == "Running"))
+            .cloned();
+        // The transition time moves only when the condition flips.
+        let transition = match &previous {
+            Some(p) if p.status == status_text => p.last_transition_time.clone(),
+            _ => k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::from_millisecond(self.now())
+                    .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+            ),
+        };
+        self.status.conditions = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                type_: "Running".to_string(),
+                status: status_text.to_string(),
+                reason,
+                message,
+                last_transition_time: transition,
+                observed_generation: None,
+            },
+        ]);
     }
 
     /// The effective configuration of a spec: operator defaults, then the spec's own.

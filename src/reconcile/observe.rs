@@ -106,6 +106,17 @@ pub async fn observe(run: &mut Run<'_>) -> Result<(), ReconcileError> {
     }
     observe_jobmanager(run, &reconciled.spec, job_suspended).await?;
     if run.status.job_manager_deployment_status == Some(Jm::Ready) {
+        if reconciled.spec.job.is_some() && !has_cluster_info(run) {
+            // Once per cluster: what runs there (session clusters read it on every observe).
+            if let Ok(overview) = run
+                .ctx
+                .flink
+                .overview(&endpoint(run, &reconciled.spec))
+                .await
+            {
+                record_cluster_info(run, &overview);
+            }
+        }
         if reconciled.spec.job.is_some() {
             if !job_suspended {
                 observe_job(run, &reconciled.spec).await?;
@@ -351,8 +362,7 @@ async fn observe_session_cluster(
     let at = endpoint(run, spec);
     match run.ctx.flink.overview(&at).await {
         Ok(overview) => {
-            let info = run.status.cluster_info.get_or_insert_with(Default::default);
-            info.insert("flink-version".into(), overview.flink_version.clone());
+            record_cluster_info(run, &overview);
             mark_stable_if_deployed(run);
             Ok(())
         }
@@ -362,6 +372,27 @@ async fn observe_session_cluster(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn has_cluster_info(run: &Run<'_>) -> bool {
+    run.status
+        .cluster_info
+        .as_ref()
+        .map(|i| i.contains_key("flink-version"))
+        .unwrap_or(false)
+}
+
+fn record_cluster_info(run: &mut Run<'_>, overview: &crate::ports::ClusterOverview) {
+    let info = run.status.cluster_info.get_or_insert_with(Default::default);
+    info.insert("flink-version".into(), overview.flink_version.clone());
+    if let Some(commit) = &overview.flink_commit {
+        info.insert("flink-revision".into(), commit.clone());
+    }
+    info.insert(
+        "total-taskmanagers".into(),
+        overview.taskmanagers.to_string(),
+    );
+    info.insert("total-slots".into(), overview.slots_total.to_string());
 }
 
 /// The reconciled spec runs healthy: it becomes the spec to roll back to.

@@ -297,6 +297,9 @@ fn a_running_job_gets_a_stop_with_savepoint_recorded_before_anything_else() {
         Ok(Some(serde_json::from_value(serde_json::json!({"metadata": {"name": "app"}, "status": {"availableReplicas": 1}})).unwrap()))
     });
     kube.expect_list_pods().returning(|_, _| Ok(vec![]));
+    flink.expect_overview().returning(|_| {
+        decode(serde_json::json!({"taskmanagers": 1, "slots-total": 2, "slots-available": 0, "flink-version": "2.3.0"}))
+    });
     flink.expect_list_jobs().returning(|_| {
         Ok(vec![JobOverview {
             jid: "j1".into(),

@@ -154,6 +154,7 @@ pub async fn deploy(
     run.event(EventType::Normal, SUBMIT, COMPONENT_JOBMANAGER, message)
         .await;
     run.status.job_manager_deployment_status = Some(Jm::Deploying);
+    run.status.cluster_info = None;
     if spec.job.is_some() {
         let js = run.status.job_status.get_or_insert_with(Default::default);
         js.job_id = options.job_id.clone();
