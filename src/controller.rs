@@ -99,6 +99,57 @@ impl Scheduler {
     }
 }
 
+/// Which resource a watched change concerns, if any is worth a reconcile. Generation-aware as
+/// upstream: a FlinkDeployment's status-only writes (the operator's own) are not news, its
+/// deletion mark is news once; a JobManager Deployment's changes wake its FlinkDeployment;
+/// a FlinkSessionJob's changes wake the session cluster it names.
+#[derive(Debug, Default)]
+pub struct WatchFilter {
+    seen: BTreeMap<(String, String), (i64, bool)>,
+}
+
+impl WatchFilter {
+    pub fn on_change(
+        &mut self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        object: &serde_json::Value,
+        deleted: bool,
+    ) -> Option<ObjectKey> {
+        let key = |name: &str| ObjectKey {
+            kind: Kind::FlinkDeployment,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        match kind {
+            "FlinkDeployment" => {
+                let generation = object["metadata"]["generation"].as_i64().unwrap_or(0);
+                let marked = object["metadata"].get("deletionTimestamp").is_some();
+                let id = (namespace.to_string(), name.to_string());
+                if deleted {
+                    self.seen.remove(&id);
+                    return Some(key(name));
+                }
+                let previous = self.seen.insert(id, (generation, marked));
+                (previous != Some((generation, marked))).then(|| key(name))
+            }
+            "Deployment" => object["metadata"]["ownerReferences"]
+                .as_array()
+                .and_then(|refs| refs.iter().find(|r| r["kind"] == "FlinkDeployment"))
+                .and_then(|r| r["name"].as_str())
+                .map(key),
+            "FlinkSessionJob" => object["spec"]["deploymentName"].as_str().map(key),
+            _ => None,
+        }
+    }
+
+    /// Forget everything, as a restarted process does.
+    pub fn reset(&mut self) {
+        self.seen.clear();
+    }
+}
+
 /// Reconciles one resource and schedules its next look. Returns the error, if any, for
 /// logging; the retry is already scheduled.
 pub async fn reconcile_key(
@@ -144,6 +195,48 @@ mod tests {
             namespace: "default".into(),
             name: name.into(),
         }
+    }
+
+    #[test]
+    fn watch_filter_ignores_status_only_changes() {
+        let mut f = WatchFilter::default();
+        let v = |g: i64, marked: bool| {
+            let mut o = serde_json::json!({"metadata": {"generation": g}});
+            if marked {
+                o["metadata"]["deletionTimestamp"] = serde_json::json!("t");
+            }
+            o
+        };
+        assert!(f
+            .on_change("FlinkDeployment", "ns", "a", &v(1, false), false)
+            .is_some());
+        assert!(f
+            .on_change("FlinkDeployment", "ns", "a", &v(1, false), false)
+            .is_none());
+        assert!(f
+            .on_change("FlinkDeployment", "ns", "a", &v(2, false), false)
+            .is_some());
+        assert!(f
+            .on_change("FlinkDeployment", "ns", "a", &v(2, true), false)
+            .is_some());
+        assert!(f
+            .on_change("FlinkDeployment", "ns", "a", &v(2, true), false)
+            .is_none());
+        let dep = serde_json::json!({"metadata": {"ownerReferences": [{"kind": "FlinkDeployment", "name": "a"}]}});
+        assert_eq!(
+            f.on_change("Deployment", "ns", "a", &dep, false)
+                .unwrap()
+                .name,
+            "a"
+        );
+        let job = serde_json::json!({"spec": {"deploymentName": "s"}});
+        assert_eq!(
+            f.on_change("FlinkSessionJob", "ns", "j", &job, true)
+                .unwrap()
+                .name,
+            "s"
+        );
+        assert!(f.on_change("ConfigMap", "ns", "c", &dep, false).is_none());
     }
 
     #[test]

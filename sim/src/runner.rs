@@ -14,7 +14,7 @@ use crate::ports::SimPorts;
 use crate::scenario::{Action, Check, FaultKind, Scenario, Step, Target};
 use crate::timeline::{Entry, What};
 use crate::world::{Journal, World};
-use flink_operator::controller::{self, Kind, ObjectKey, Scheduler};
+use flink_operator::controller::{self, Kind, ObjectKey, Scheduler, WatchFilter};
 use flink_operator::reconcile::Context;
 
 /// Simulated ports never wait, so a reconcile runs to completion in one poll.
@@ -46,7 +46,7 @@ pub struct Simulation {
     pub ports: SimPorts,
     pub scheduler: Scheduler,
     operator_config: BTreeMap<String, String>,
-    generations: BTreeMap<(String, String, String), (i64, bool)>,
+    watch: WatchFilter,
     timeline: Vec<Entry>,
     seen: BTreeMap<String, [Option<String>; 4]>,
     faults_seen: usize,
@@ -66,7 +66,7 @@ impl Simulation {
             },
             scheduler: Scheduler::default(),
             operator_config: scenario.operator.iter().cloned().collect(),
-            generations: BTreeMap::new(),
+            watch: WatchFilter::default(),
             timeline: Vec::new(),
             seen: BTreeMap::new(),
             faults_seen: 0,
@@ -96,43 +96,17 @@ impl Simulation {
         };
         let now = self.now();
         for event in events {
-            let (kind, ns, name) = event.key.clone();
-            let target = match kind.as_str() {
-                "FlinkDeployment" => {
-                    // Generation-aware, as upstream: status-only writes are not news, the
-                    // deletion mark is news once.
-                    let generation = event.object["metadata"]["generation"].as_i64().unwrap_or(0);
-                    let marked = event.object["metadata"].get("deletionTimestamp").is_some();
-                    let previous = self
-                        .generations
-                        .insert(event.key.clone(), (generation, marked));
-                    if previous == Some((generation, marked)) && !event.deleted {
-                        continue;
-                    }
-                    Some(name.clone())
-                }
-                // Session jobs come and go: their session cluster may be waiting on them.
-                "FlinkSessionJob" => event.object["spec"]["deploymentName"]
-                    .as_str()
-                    .map(str::to_string),
-                "Deployment" => event.object["metadata"]["ownerReferences"]
-                    .as_array()
-                    .and_then(|refs| refs.iter().find(|r| r["kind"] == "FlinkDeployment"))
-                    .and_then(|r| r["name"].as_str().map(str::to_string)),
-                _ => None,
+            let (kind, ns, name) = &event.key;
+            let Some(key) = self
+                .watch
+                .on_change(kind, ns, name, &event.object, event.deleted)
+            else {
+                continue;
             };
-            let Some(target) = target else { continue };
             if self.world().consume_fault(FaultKind::DropWatchEvents, None) {
                 continue;
             }
-            self.scheduler.notify(
-                ObjectKey {
-                    kind: Kind::FlinkDeployment,
-                    namespace: ns,
-                    name: target,
-                },
-                now,
-            );
+            self.scheduler.notify(key, now);
         }
     }
 
@@ -140,7 +114,7 @@ impl Simulation {
     /// lists every resource, as a fresh watch does.
     pub fn restart_operator(&mut self) {
         self.scheduler = Scheduler::default();
-        self.generations.clear();
+        self.watch.reset();
         let now = self.now();
         let keys: Vec<(String, String, String)> = self
             .world()
