@@ -56,6 +56,22 @@ pub struct Job {
     pub owner: String,
 }
 
+impl Job {
+    /// Completes a checkpoint under `dir`. Flink retains only the newest one by default
+    /// (`state.checkpoints.num-retained: 1`): returns the new path and the one dropped.
+    pub fn complete_checkpoint(&mut self, dir: &str, now: i64) -> (String, Option<String>) {
+        let id = self.checkpoints.last().map(|c| c.id).unwrap_or(0) + 1;
+        let path = format!("{}/{}/chk-{id}", dir.trim_end_matches('/'), self.id);
+        self.checkpoints.push(CompletedCheckpoint {
+            id,
+            path: path.clone(),
+            at: now,
+        });
+        let dropped = (self.checkpoints.len() > 1).then(|| self.checkpoints.remove(0).path);
+        (path, dropped)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Operation {
     pub job_id: String,

@@ -428,6 +428,16 @@ impl World {
         }
     }
 
+    /// The pods a Deployment owns, by name.
+    fn owned_pods(&self, namespace: &str, owner_uid: &Value) -> Vec<Value> {
+        self.kube
+            .list("Pod", namespace)
+            .into_iter()
+            .filter(|p| &p["metadata"]["ownerReferences"][0]["uid"] == owner_uid)
+            .cloned()
+            .collect()
+    }
+
     fn pod_ready(pod: &Value) -> bool {
         pod["status"]["phase"] == "Running"
     }
@@ -450,13 +460,7 @@ impl World {
                 .to_string();
             let uid = d["metadata"]["uid"].clone();
             let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
-            let pods: Vec<Value> = self
-                .kube
-                .list("Pod", &ns)
-                .into_iter()
-                .filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid)
-                .cloned()
-                .collect();
+            let pods: Vec<Value> = self.owned_pods(&ns, &uid);
             // A changed pod template replaces the pods (the Recreate strategy).
             let template_hash = format!("{:x}", fnv(&d["spec"]["template"].to_string()));
             for p in &pods {
@@ -470,13 +474,7 @@ impl World {
                     self.pod_timers.remove(&key);
                 }
             }
-            let current: Vec<Value> = self
-                .kube
-                .list("Pod", &ns)
-                .into_iter()
-                .filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid)
-                .cloned()
-                .collect();
+            let current: Vec<Value> = self.owned_pods(&ns, &uid);
             for _ in current.len() as i64..replicas {
                 let pod_name = format!(
                     "{name}-{}-{}",
@@ -503,12 +501,9 @@ impl World {
                 }
             }
             let extra: Vec<Value> = self
-                .kube
-                .list("Pod", &ns)
+                .owned_pods(&ns, &uid)
                 .into_iter()
-                .filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid)
                 .skip(replicas.max(0) as usize)
-                .cloned()
                 .collect();
             for p in extra {
                 let key = key_of(
@@ -581,12 +576,7 @@ impl World {
                 .unwrap_or_default()
                 .to_string();
             let uid = d["metadata"]["uid"].clone();
-            let pods: Vec<&Value> = self
-                .kube
-                .list("Pod", &ns)
-                .into_iter()
-                .filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == uid)
-                .collect();
+            let pods = self.owned_pods(&ns, &uid);
             let ready = pods.iter().filter(|p| Self::pod_ready(p)).count() as i64;
             let status = json!({"replicas": pods.len(), "readyReplicas": ready, "availableReplicas": ready,
                                 "observedGeneration": d["metadata"]["generation"]});
@@ -790,18 +780,10 @@ impl World {
                 }
                 if let Some(at) = job.next_checkpoint {
                     if at <= now && job.state == "RUNNING" {
-                        let id = job.checkpoints.last().map(|c| c.id).unwrap_or(0) + 1;
                         let dir = checkpoint_dir.clone().unwrap_or_default();
-                        let path = format!("{}/{}/chk-{id}", dir.trim_end_matches('/'), job.id);
-                        job.checkpoints.push(crate::flink::CompletedCheckpoint {
-                            id,
-                            path: path.clone(),
-                            at: now,
-                        });
-                        // Flink keeps only the newest retained checkpoints (num-retained = 1).
-                        if job.checkpoints.len() > 1 {
-                            let old = job.checkpoints.remove(0);
-                            self.storage.remove(&old.path);
+                        let (path, dropped) = job.complete_checkpoint(&dir, now);
+                        if let Some(old) = dropped {
+                            self.storage.remove(&old);
                         }
                         self.storage.insert(path.clone());
                         job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
@@ -841,20 +823,16 @@ impl World {
                 } else if fail {
                     Err("org.apache.flink.runtime.checkpoint.CheckpointException: Checkpoint was declined (simulated savepoint failure)".to_string())
                 } else if op.checkpoint {
-                    let job = cluster.job_mut(&op.job_id).unwrap();
-                    let id = job.checkpoints.last().map(|c| c.id).unwrap_or(0) + 1;
                     let dir = cluster
                         .config
                         .get("state.checkpoints.dir")
                         .cloned()
                         .unwrap_or_else(|| "file:///checkpoints".into());
                     let job = cluster.job_mut(&op.job_id).unwrap();
-                    let path = format!("{}/{}/chk-{id}", dir.trim_end_matches('/'), job.id);
-                    job.checkpoints.push(crate::flink::CompletedCheckpoint {
-                        id,
-                        path: path.clone(),
-                        at: now,
-                    });
+                    let (path, dropped) = job.complete_checkpoint(&dir, now);
+                    if let Some(old) = dropped {
+                        self.storage.remove(&old);
+                    }
                     self.storage.insert(path.clone());
                     Ok(path)
                 } else {

@@ -293,9 +293,6 @@ async fn poll_checkpoint(
                     .as_ref()
                     .and_then(|j| j.checkpoint_trigger_nonce),
             });
-            if ci.trigger_type == Some(SnapshotTriggerType::Periodic) {
-                ci.last_periodic_checkpoint_timestamp = Some(now);
-            }
         }
         SnapshotOutcome::Failed { cause } => {
             run.event(
@@ -320,8 +317,28 @@ async fn poll_checkpoint(
     Ok(())
 }
 
-/// Starts manual (nonce) and periodic savepoints and checkpoints, one at a time, only while
-/// the job runs. `reconciled_nonce` is the savepoint nonce last acted on.
+/// Which snapshot is due, if any: a manual one when the spec's nonce differs from the one
+/// acted on, else a periodic one when the interval has passed since the last (or since the
+/// job started).
+fn due_trigger(
+    nonce: Option<i64>,
+    acted_on: Option<i64>,
+    interval: Option<std::time::Duration>,
+    last_periodic: Option<i64>,
+    job_started: Option<i64>,
+    now: i64,
+) -> Option<SnapshotTriggerType> {
+    if nonce.is_some() && nonce != acted_on {
+        return Some(SnapshotTriggerType::Manual);
+    }
+    let since = last_periodic.or(job_started).unwrap_or(now);
+    interval
+        .filter(|i| now - since >= i.as_millis() as i64)
+        .map(|_| SnapshotTriggerType::Periodic)
+}
+
+/// Starts manual (nonce) and periodic savepoints and checkpoints, one of each kind at a
+/// time, only while the job runs.
 pub async fn trigger_snapshots(
     run: &mut Run<'_>,
     desired: &FlinkDeploymentSpec,
@@ -337,121 +354,82 @@ pub async fn trigger_snapshots(
     let at = endpoint(run, deployed);
     let desired_job = desired.job.clone().unwrap_or_default();
     let deployed_job = deployed.job.clone().unwrap_or_default();
-    if !any_savepoint_pending(run) {
-        let manual = desired_job.savepoint_trigger_nonce.is_some()
-            && desired_job.savepoint_trigger_nonce != deployed_job.savepoint_trigger_nonce;
-        let last_periodic = run
-            .status
-            .job_status
-            .as_ref()
-            .and_then(|j| j.savepoint_info.as_ref())
-            .and_then(|i| i.last_periodic_savepoint_timestamp)
-            .or_else(|| {
-                run.status
-                    .job_status
-                    .as_ref()
-                    .and_then(|j| j.start_time.as_ref())
-                    .and_then(|t| t.parse().ok())
-            })
-            .unwrap_or(now);
-        let periodic = conf
-            .periodic_savepoint_interval()
-            .map(|i| now - last_periodic >= i.as_millis() as i64)
-            .unwrap_or(false);
-        if manual || periodic {
-            let kind = if manual {
-                SnapshotTriggerType::Manual
-            } else {
-                SnapshotTriggerType::Periodic
-            };
-            let dir = conf.savepoints_dir().map(str::to_string);
-            let format = conf.savepoint_format_type();
-            let trigger = run
-                .ctx
-                .flink
-                .trigger_savepoint(&at, &job_id(run), dir, &format)
-                .await?;
-            let info = info_mut(run);
-            info.trigger_id = Some(trigger);
-            info.trigger_timestamp = Some(now);
-            info.trigger_type = Some(kind);
-            info.format_type = Some(format_type(&format));
-            if !manual {
-                // The interval counts from the trigger, as upstream does.
-                info.last_periodic_savepoint_timestamp = Some(now);
-            }
-            if manual {
-                consume_nonce(
-                    run,
-                    |j, n| j.savepoint_trigger_nonce = n,
-                    desired_job.savepoint_trigger_nonce,
-                );
-            }
-            return Ok(true);
+    let js = run.status.job_status.clone().unwrap_or_default();
+    let started = js.start_time.as_ref().and_then(|t| t.parse().ok());
+    let sp = js.savepoint_info.clone().unwrap_or_default();
+    let savepoint_due = due_trigger(
+        desired_job.savepoint_trigger_nonce,
+        deployed_job.savepoint_trigger_nonce,
+        conf.periodic_savepoint_interval(),
+        sp.last_periodic_savepoint_timestamp,
+        started,
+        now,
+    );
+    if let (None, Some(kind)) = (&sp.trigger_id, savepoint_due) {
+        let dir = conf.savepoints_dir().map(str::to_string);
+        let format = conf.savepoint_format_type();
+        let trigger = run
+            .ctx
+            .flink
+            .trigger_savepoint(&at, &job_id(run), dir, &format)
+            .await?;
+        let info = info_mut(run);
+        info.trigger_id = Some(trigger);
+        info.trigger_timestamp = Some(now);
+        info.trigger_type = Some(kind);
+        info.format_type = Some(format_type(&format));
+        if kind == SnapshotTriggerType::Periodic {
+            // The interval counts from the trigger, as upstream does.
+            info.last_periodic_savepoint_timestamp = Some(now);
+        } else {
+            consume_nonce(
+                run,
+                |j, n| j.savepoint_trigger_nonce = n,
+                desired_job.savepoint_trigger_nonce,
+            );
         }
+        return Ok(true);
     }
-    let checkpoint_pending = run
-        .status
-        .job_status
-        .as_ref()
-        .and_then(|j| j.checkpoint_info.as_ref())
-        .map(|c| c.trigger_id.is_some())
-        .unwrap_or(false);
-    if !checkpoint_pending {
-        let manual = desired_job.checkpoint_trigger_nonce.is_some()
-            && desired_job.checkpoint_trigger_nonce != deployed_job.checkpoint_trigger_nonce;
-        let last_periodic = run
+    let cp = js.checkpoint_info.clone().unwrap_or_default();
+    let checkpoint_due = due_trigger(
+        desired_job.checkpoint_trigger_nonce,
+        deployed_job.checkpoint_trigger_nonce,
+        conf.periodic_checkpoint_interval(),
+        cp.last_periodic_checkpoint_timestamp,
+        started,
+        now,
+    );
+    if let (None, Some(kind)) = (&cp.trigger_id, checkpoint_due) {
+        let checkpoint_type = conf.checkpoint_type();
+        let trigger = run
+            .ctx
+            .flink
+            .trigger_checkpoint(&at, &job_id(run), &checkpoint_type)
+            .await?;
+        let ci = run
             .status
             .job_status
-            .as_ref()
-            .and_then(|j| j.checkpoint_info.as_ref())
-            .and_then(|i| i.last_periodic_checkpoint_timestamp)
-            .or_else(|| {
-                run.status
-                    .job_status
-                    .as_ref()
-                    .and_then(|j| j.start_time.as_ref())
-                    .and_then(|t| t.parse().ok())
-            })
-            .unwrap_or(now);
-        let periodic = conf
-            .periodic_checkpoint_interval()
-            .map(|i| now - last_periodic >= i.as_millis() as i64)
-            .unwrap_or(false);
-        if manual || periodic {
-            let kind = if manual {
-                SnapshotTriggerType::Manual
-            } else {
-                SnapshotTriggerType::Periodic
-            };
-            let trigger = run
-                .ctx
-                .flink
-                .trigger_checkpoint(&at, &job_id(run), &conf.checkpoint_type())
-                .await?;
-            let ci = run
-                .status
-                .job_status
-                .get_or_insert_with(Default::default)
-                .checkpoint_info
-                .get_or_insert_with(Default::default);
-            ci.trigger_id = Some(trigger);
-            ci.trigger_timestamp = Some(now);
-            ci.trigger_type = Some(kind);
-            ci.format_type = Some(if conf.checkpoint_type() == "INCREMENTAL" {
-                CheckpointType::Incremental
-            } else {
-                CheckpointType::Full
-            });
-            if manual {
-                consume_nonce(
-                    run,
-                    |j, n| j.checkpoint_trigger_nonce = n,
-                    desired_job.checkpoint_trigger_nonce,
-                );
-            }
-            return Ok(true);
+            .get_or_insert_with(Default::default)
+            .checkpoint_info
+            .get_or_insert_with(Default::default);
+        ci.trigger_id = Some(trigger);
+        ci.trigger_timestamp = Some(now);
+        ci.trigger_type = Some(kind);
+        ci.format_type = Some(if checkpoint_type == "INCREMENTAL" {
+            CheckpointType::Incremental
+        } else {
+            CheckpointType::Full
+        });
+        if kind == SnapshotTriggerType::Periodic {
+            ci.last_periodic_checkpoint_timestamp = Some(now);
+        } else {
+            consume_nonce(
+                run,
+                |j, n| j.checkpoint_trigger_nonce = n,
+                desired_job.checkpoint_trigger_nonce,
+            );
         }
+        return Ok(true);
     }
     Ok(false)
 }
