@@ -82,7 +82,7 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
             return Ok(Some(requeue(run)));
         }
         record_ignored_changes(run, &reconciled.spec, &desired);
-        if retrying_failed_upgrade(run) {
+        if run.upgrade_failed() {
             // The change that failed was withdrawn.
             run.status.error = None;
         }
@@ -91,7 +91,7 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
         return Ok(Some(requeue(run)));
     }
     // A retry after a failed upgrade is not news: the events were emitted the first time.
-    let retrying = retrying_failed_upgrade(run);
+    let retrying = run.upgrade_failed();
     if !upgrading && !retrying {
         if recon_state == Some(ReconciliationState::RolledBack) && is_deployed_spec(run, &desired) {
             // Back to the spec that runs after a rollback: nothing to redeploy.
@@ -175,14 +175,6 @@ async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
         run.status.error = Some(error);
     }
     reconciled
-}
-
-fn retrying_failed_upgrade(run: &Run<'_>) -> bool {
-    run.status
-        .error
-        .as_deref()
-        .map(|e| e.contains("UpgradeFailureException"))
-        .unwrap_or(false)
 }
 
 fn is_deployed_spec(run: &Run<'_>, desired: &FlinkDeploymentSpec) -> bool {

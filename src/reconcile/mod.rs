@@ -200,6 +200,15 @@ impl<'a> Run<'a> {
             .and_then(|s| StoredSpec::parse(s).ok())
     }
 
+    /// An upgrade failed and is being retried (the error stays until it goes through).
+    pub fn upgrade_failed(&self) -> bool {
+        self.status
+            .error
+            .as_deref()
+            .map(|e| e.contains("UpgradeFailureException"))
+            .unwrap_or(false)
+    }
+
     pub fn last_stable(&self) -> Option<StoredSpec<FlinkDeploymentSpec>> {
         self.status
             .reconciliation_status

@@ -417,12 +417,7 @@ fn clear_error_when_healthy(run: &mut Run<'_>) {
         .map(|r| r.last_reconciled_spec.is_some() && r.last_reconciled_spec == r.last_stable_spec)
         .unwrap_or(false);
     // An upgrade that failed stays reported until it goes through or the user reverts it.
-    let upgrade_failed = run
-        .status
-        .error
-        .as_deref()
-        .map(|e| e.contains("UpgradeFailureException"))
-        .unwrap_or(false);
+    let upgrade_failed = run.upgrade_failed();
     if stable
         && !upgrade_failed
         && run.status.job_manager_deployment_status != Some(Jm::Error)

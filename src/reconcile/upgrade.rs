@@ -428,13 +428,7 @@ pub async fn upgrade(
             .and_then(|r| r.state)
             != Some(ReconciliationState::Upgrading)
         {
-            let retrying = run
-                .status
-                .error
-                .as_deref()
-                .map(|e| e.contains("UpgradeFailureException"))
-                .unwrap_or(false);
-            if !retrying {
+            if !run.upgrade_failed() {
                 run.event(
                     EventType::Normal,
                     SUSPENDED,
