@@ -331,8 +331,3 @@ fn requeue(run: &Run<'_>) -> Requeue {
     });
     Requeue(periodic.map(|p| p.min(base)).unwrap_or(base))
 }
-
-/// A convenience for tests and tools: reconcile a resource value directly.
-pub fn spec_of(fd: &FlinkDeployment) -> &FlinkDeploymentSpec {
-    &fd.spec
-}

@@ -327,3 +327,274 @@ fn a_running_job_gets_a_stop_with_savepoint_recorded_before_anything_else() {
     let result = run(&kube, &flink);
     assert!(result.is_ok(), "{result:?}");
 }
+
+fn fresh(spec: FlinkDeploymentSpec) -> FlinkDeployment {
+    let mut fd = FlinkDeployment::new("app", spec);
+    fd.metadata.namespace = Some("default".into());
+    fd.metadata.uid = Some("uid-1".into());
+    fd.metadata.generation = Some(1);
+    fd.metadata.resource_version = Some("1".into());
+    fd
+}
+
+#[test]
+fn first_deploy_records_the_attempt_before_creating_anything() {
+    let fd = fresh(spec(2));
+    let mut kube = MockKubeApi::new();
+    let flink = MockFlinkApi::new();
+    let mut seq = Sequence::new();
+    kube.expect_get_flink_deployment()
+        .returning(move |_, _| Ok(Some(fd.clone())));
+    kube.expect_set_flink_deployment_finalizers()
+        .withf(|_, f| f == &vec![DEPLOYMENT_FINALIZER.to_string()])
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|fd, f| {
+            let mut out = fd.clone();
+            out.metadata.finalizers = Some(f);
+            Ok(out)
+        });
+    kube.expect_update_flink_deployment_status()
+        .withf(|fd| {
+            let recon = status_of(fd).reconciliation_status.as_ref().unwrap();
+            let stored = StoredSpec::<FlinkDeploymentSpec>::parse(
+                recon.last_reconciled_spec.as_ref().unwrap(),
+            )
+            .unwrap();
+            recon.state == Some(ReconciliationState::Upgrading)
+                && stored.resource_metadata.first_deployment
+                && stored.spec.job.unwrap().state == Some(JobState::Suspended)
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(echo);
+    kube.expect_apply_config_map()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    kube.expect_apply_service()
+        .times(2)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    kube.expect_apply_deployment()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    kube.expect_publish_event().returning(|_| Ok(()));
+    kube.expect_update_flink_deployment_status()
+        .withf(|fd| {
+            let s = status_of(fd);
+            s.reconciliation_status.as_ref().unwrap().state == Some(ReconciliationState::Deployed)
+                && s.lifecycle_state == Some(ResourceLifecycleState::Deployed)
+                && s.job_manager_deployment_status == Some(JobManagerDeploymentStatus::Deploying)
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(echo);
+    assert!(run(&kube, &flink).is_ok());
+}
+
+#[test]
+fn an_invalid_spec_change_touches_nothing_that_runs() {
+    // Stable, running; the new spec asks for parallelism 0.
+    let mut fd = mid_upgrade(SavepointInfo::default(), None);
+    fd.spec = spec(0);
+    let st = fd.status.as_mut().unwrap();
+    st.reconciliation_status.as_mut().unwrap().state = Some(ReconciliationState::Deployed);
+    let mut kube = MockKubeApi::new();
+    let mut flink = MockFlinkApi::new();
+    kube.expect_get_flink_deployment()
+        .returning(move |_, _| Ok(Some(fd.clone())));
+    kube.expect_get_deployment().returning(|_, _| {
+        Ok(Some(serde_json::from_value(serde_json::json!({"metadata": {"name": "app"}, "status": {"availableReplicas": 1}})).unwrap()))
+    });
+    kube.expect_list_pods().returning(|_, _| Ok(vec![]));
+    flink.expect_overview().returning(|_| {
+        decode(serde_json::json!({"taskmanagers": 1, "slots-total": 2, "slots-available": 0, "flink-version": "2.3.0"}))
+    });
+    flink.expect_list_jobs().returning(|_| {
+        Ok(vec![JobOverview {
+            jid: "j1".into(),
+            name: "job".into(),
+            state: "RUNNING".into(),
+            start_time: 100,
+            end_time: -1,
+            last_modification: 100,
+        }])
+    });
+    kube.expect_publish_event()
+        .withf(|e| {
+            e.reason == "ValidationError"
+                && e.event_type == EventType::Warning
+                && e.message.contains("parallelism")
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    kube.expect_delete_deployment().never();
+    kube.expect_apply_deployment().never();
+    kube.expect_apply_config_map().never();
+    flink.expect_stop_with_savepoint().never();
+    flink.expect_cancel_job().never();
+    kube.expect_update_flink_deployment_status()
+        .withf(|fd| {
+            let s = status_of(fd);
+            s.error
+                .as_deref()
+                .map(|e| e.contains("ValidationException"))
+                .unwrap_or(false)
+                && s.reconciliation_status
+                    .as_ref()
+                    .unwrap()
+                    .last_reconciled_spec
+                    == Some(StoredSpec::new(spec(2), false).to_json())
+        })
+        .times(1)
+        .returning(echo);
+    assert!(run(&kube, &flink).is_ok());
+}
+
+#[test]
+fn a_stateless_upgrade_drops_ha_metadata_and_starts_empty() {
+    let mut fd = mid_upgrade(SavepointInfo::default(), Some(SAVEPOINT));
+    fd.spec.job.as_mut().unwrap().upgrade_mode = Some(UpgradeMode::Stateless);
+    let mut kube = MockKubeApi::new();
+    let flink = MockFlinkApi::new();
+    kube.expect_get_flink_deployment()
+        .returning(move |_, _| Ok(Some(fd.clone())));
+    kube.expect_update_flink_deployment_status().returning(echo);
+    kube.expect_delete_deployment()
+        .times(2)
+        .returning(|_, _| Ok(()));
+    kube.expect_list_config_maps().returning(|_, _| {
+        Ok(vec![serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "app-cluster-config-map"}}),
+        )
+        .unwrap()])
+    });
+    kube.expect_delete_config_map()
+        .with(eq("default"), eq("app-cluster-config-map"))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    kube.expect_apply_config_map()
+        .withf(|cm| !cm.data.as_ref().unwrap()["config.yaml"].contains("execution.savepoint.path"))
+        .times(1)
+        .returning(|_| Ok(()));
+    kube.expect_apply_service().returning(|_| Ok(()));
+    kube.expect_apply_deployment()
+        .times(1)
+        .returning(|_| Ok(()));
+    kube.expect_publish_event().returning(|_| Ok(()));
+    assert!(run(&kube, &flink).is_ok());
+}
+
+#[test]
+fn deletion_keeps_the_finalizer_until_the_jobmanager_is_gone() {
+    for jobmanager_still_there in [true, false] {
+        let mut fd = mid_upgrade(SavepointInfo::default(), None);
+        fd.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        fd.status
+            .as_mut()
+            .unwrap()
+            .reconciliation_status
+            .as_mut()
+            .unwrap()
+            .state = Some(ReconciliationState::Deployed);
+        let mut kube = MockKubeApi::new();
+        let flink = MockFlinkApi::new();
+        kube.expect_get_flink_deployment()
+            .returning(move |_, _| Ok(Some(fd.clone())));
+        kube.expect_update_flink_deployment_status().returning(echo);
+        kube.expect_publish_event().returning(|_| Ok(()));
+        kube.expect_delete_deployment().returning(|_, _| Ok(()));
+        kube.expect_list_config_maps().returning(|_, _| Ok(vec![]));
+        kube.expect_get_deployment().returning(move |_, _| {
+            Ok(jobmanager_still_there.then(|| {
+                serde_json::from_value(serde_json::json!({"metadata": {"name": "app"}})).unwrap()
+            }))
+        });
+        kube.expect_set_flink_deployment_finalizers()
+            .withf(|_, f| f.is_empty())
+            .times(if jobmanager_still_there { 0 } else { 1 })
+            .returning(|fd, _| Ok(fd.clone()));
+        let result = run(&kube, &flink).unwrap();
+        assert_eq!(result.is_some(), jobmanager_still_there);
+    }
+}
+
+#[test]
+fn rollback_after_the_readiness_timeout_restores_the_upgrade_savepoint() {
+    // The new spec (parallelism 4, a broken image) never came up; the stable one is 2.
+    let mut broken = spec(4);
+    broken.image = Some("flink:broken".into());
+    let mut fd = mid_upgrade(SavepointInfo::default(), Some(SAVEPOINT));
+    fd.spec = broken.clone();
+    fd.spec.flink_configuration.as_mut().unwrap().0.insert(
+        "kubernetes.operator.deployment.rollback.enabled".into(),
+        serde_json::json!("true"),
+    );
+    let mut reconciled = fd.spec.clone();
+    reconciled.job.as_mut().unwrap().state = Some(JobState::Running);
+    let st = fd.status.as_mut().unwrap();
+    st.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Error);
+    st.job_status.as_mut().unwrap().state = Some(FlinkJobState::Reconciling);
+    let recon = st.reconciliation_status.as_mut().unwrap();
+    recon.state = Some(ReconciliationState::Deployed);
+    recon.last_reconciled_spec = Some(StoredSpec::new(reconciled, false).to_json());
+    recon.reconciliation_timestamp = Some(NOW - 301_000);
+    let mut kube = MockKubeApi::new();
+    let flink = MockFlinkApi::new();
+    let mut seq = Sequence::new();
+    kube.expect_get_flink_deployment()
+        .returning(move |_, _| Ok(Some(fd.clone())));
+    kube.expect_get_deployment().returning(|_, _| {
+        Ok(Some(
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "app"}})).unwrap(),
+        ))
+    });
+    kube.expect_list_pods().returning(|_, _| {
+        Ok(vec![serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "status": {"containerStatuses": [
+            {"name": "flink-main-container", "ready": false, "restartCount": 0, "image": "flink:broken", "imageID": "",
+             "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}]}})).unwrap()])
+    });
+    kube.expect_publish_event().returning(|_| Ok(()));
+    kube.expect_list_config_maps().returning(|_, _| Ok(vec![]));
+    kube.expect_update_flink_deployment_status()
+        .withf(|fd| {
+            status_of(fd).reconciliation_status.as_ref().unwrap().state
+                == Some(ReconciliationState::RollingBack)
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(echo);
+    kube.expect_delete_deployment()
+        .times(2)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    kube.expect_apply_config_map()
+        .withf(|cm| {
+            let text = &cm.data.as_ref().unwrap()["config.yaml"];
+            text.contains(&format!("execution.savepoint.path: {SAVEPOINT}"))
+                && text.contains("parallelism.default: 2")
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    kube.expect_apply_service().returning(|_| Ok(()));
+    kube.expect_apply_deployment()
+        .withf(|d| {
+            serde_json::to_string(d)
+                .unwrap()
+                .contains("\"image\":\"flink:2.3\"")
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    kube.expect_update_flink_deployment_status()
+        .withf(|fd| status_of(fd).lifecycle_state == Some(ResourceLifecycleState::RolledBack))
+        .times(1)
+        .returning(echo);
+    let result = run(&kube, &flink);
+    assert!(result.is_ok(), "{result:?}");
+}
