@@ -6,8 +6,8 @@ use super::observe::{self, job_state};
 use super::upgrade::{self, record_reconciled};
 use super::{error_json, savepoint, Context, ReconcileError, Requeue, Run};
 use crate::crd::{
-    FlinkDeployment, FlinkDeploymentSpec, FlinkJobState, JobManagerDeploymentStatus as Jm,
-    JobState, ReconciliationState, DEPLOYMENT_FINALIZER,
+    FlinkDeploymentSpec, FlinkJobState, JobManagerDeploymentStatus as Jm, JobState,
+    ReconciliationState, DEPLOYMENT_FINALIZER,
 };
 use crate::ports::EventType;
 

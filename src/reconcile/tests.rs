@@ -535,9 +535,21 @@ fn rollback_after_the_readiness_timeout_restores_the_upgrade_savepoint() {
         "kubernetes.operator.deployment.rollback.enabled".into(),
         serde_json::json!("true"),
     );
+    // With HA metadata left by the old job: its checkpoint is older than the upgrade's
+    // savepoint, so it must not be what the rollback restores.
+    let ha = |mut s: FlinkDeploymentSpec| {
+        s.flink_configuration.as_mut().unwrap().0.insert(
+            "high-availability.type".into(),
+            serde_json::json!("kubernetes"),
+        );
+        s
+    };
+    fd.spec = ha(fd.spec.clone());
     let mut reconciled = fd.spec.clone();
     reconciled.job.as_mut().unwrap().state = Some(JobState::Running);
     let st = fd.status.as_mut().unwrap();
+    st.reconciliation_status.as_mut().unwrap().last_stable_spec =
+        Some(StoredSpec::new(ha(spec(2)), false).to_json());
     st.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Error);
     st.job_status.as_mut().unwrap().state = Some(FlinkJobState::Reconciling);
     let recon = st.reconciliation_status.as_mut().unwrap();
@@ -560,7 +572,13 @@ fn rollback_after_the_readiness_timeout_restores_the_upgrade_savepoint() {
              "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}]}})).unwrap()])
     });
     kube.expect_publish_event().returning(|_| Ok(()));
-    kube.expect_list_config_maps().returning(|_, _| Ok(vec![]));
+    kube.expect_list_config_maps().returning(|_, _| {
+        Ok(vec![serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "app-cluster-config-map"},
+            "data": {"checkpointID-j1": "file:///cp/j1/chk-3"}}),
+        )
+        .unwrap()])
+    });
     kube.expect_update_flink_deployment_status()
         .withf(|fd| {
             status_of(fd).reconciliation_status.as_ref().unwrap().state
