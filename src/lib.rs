@@ -4,6 +4,7 @@
 //! API, a Flink REST API and a clock. Production plugs in real adapters; the simulator
 //! (`flink-sim`) plugs in a fake cluster running in virtual time.
 
+pub mod adapters;
 pub mod cluster;
 pub mod config;
 pub mod controller;

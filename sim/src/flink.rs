@@ -216,11 +216,19 @@ impl FlinkCluster {
             .iter()
             .map(|j| {
                 let end = if j.end_time > 0 { j.end_time } else { now };
+                let running = if j.state == "RUNNING" { j.parallelism } else { 0 };
+                let finished = if j.state == "FINISHED" { j.parallelism } else { 0 };
+                let canceled = if j.state == "CANCELED" { j.parallelism } else { 0 };
+                let failed = if j.state == "FAILED" { j.parallelism } else { 0 };
+                let waiting = j.parallelism - running - finished - canceled - failed;
                 json!({
-                    "jid": j.id, "name": j.name, "state": j.state,
+                    "jid": j.id, "name": j.name, "jobType": "STREAMING", "schedulerType": "Default",
                     "start-time": j.start_time, "end-time": j.end_time,
-                    "duration": end - j.start_time, "last-modification": j.last_modification,
-                    "tasks": {"total": j.parallelism, "running": if j.state == "RUNNING" { j.parallelism } else { 0 }}
+                    "duration": end - j.start_time, "state": j.state, "last-modification": j.last_modification,
+                    "tasks": {"running": running, "canceling": 0, "canceled": canceled, "total": j.parallelism,
+                              "created": waiting, "scheduled": 0, "deploying": 0, "reconciling": 0,
+                              "finished": finished, "initializing": 0, "failed": failed},
+                    "pending-operators": 0
                 })
             })
             .collect();
@@ -229,8 +237,10 @@ impl FlinkCluster {
 
     pub fn checkpoints_json(&self, job: &Job) -> Value {
         let completed = job.checkpoints.last().map(|c| {
-            json!({"id": c.id, "status": "COMPLETED", "is_savepoint": false, "external_path": c.path,
-                   "latest_ack_timestamp": c.at, "trigger_timestamp": c.at, "state_size": 1024 * c.id})
+            json!({"id": c.id, "status": "COMPLETED", "is_savepoint": false, "checkpoint_type": "CHECKPOINT",
+                   "external_path": c.path, "discarded": false, "latest_ack_timestamp": c.at,
+                   "trigger_timestamp": c.at, "state_size": 1024 * c.id,
+                   "num_subtasks": job.parallelism, "num_acknowledged_subtasks": job.parallelism, "tasks": {}})
         });
         let restored = match &job.restored_from {
             RestoredFrom::None => Value::Null,
@@ -258,8 +268,9 @@ impl FlinkCluster {
             Some(Err(cause)) => {
                 json!({"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {
                     "class": "java.util.concurrent.CompletionException",
-                    "stack-trace": format!("java.util.concurrent.CompletionException: {cause}"),
-                    "serialized-throwable": cause
+                    "stack-trace": format!("java.util.concurrent.CompletionException: {cause}\n\tat simulated"),
+                    // Flink sends the Java-serialized exception here; nobody reads it.
+                    "serialized-throwable": "rO0ABXNyAClvcmcuYXBhY2hlLmZsaW5rLnV0aWwuU2VyaWFsaXplZFRocm93YWJsZQ=="
                 }}})
             }
         }

@@ -195,13 +195,16 @@ impl AsyncOperation {
     }
 }
 
+/// The readable part of a `failure-cause`: the first line of its stack trace (the
+/// `serialized-throwable` is a Java-serialized blob), else its class.
 fn failure_text(cause: &serde_json::Value) -> String {
     cause
-        .get("serialized-throwable")
-        .or_else(|| cause.get("class"))
+        .get("stack-trace")
         .and_then(|v| v.as_str())
+        .and_then(|t| t.lines().next())
+        .or_else(|| cause.get("class").and_then(|v| v.as_str()))
+        .or_else(|| cause.as_str())
         .map(str::to_string)
-        .or_else(|| cause.as_str().map(str::to_string))
         .unwrap_or_else(|| cause.to_string())
 }
 

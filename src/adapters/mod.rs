@@ -1,0 +1,3 @@
+//! Production implementations of the ports.
+
+pub mod flink_rest;
