@@ -13,5 +13,4 @@ pub mod duration;
 pub mod lifecycle;
 pub mod ports;
 pub mod reconcile;
-#[path = "validation_pending.rs"]
 pub mod validation;

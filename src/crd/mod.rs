@@ -18,7 +18,29 @@ pub const SESSION_JOB_FINALIZER: &str = "flinksessionjobs.flink.apache.org/final
 
 /// Both CRDs, FlinkDeployment first.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![FlinkDeployment::crd(), FlinkSessionJob::crd()]
+    [FlinkDeployment::crd(), FlinkSessionJob::crd()]
+        .into_iter()
+        .map(|crd| {
+            let mut value = serde_json::to_value(&crd).expect("a CRD always serializes");
+            strip_null_from_enums(&mut value);
+            serde_json::from_value(value).expect("still a CRD")
+        })
+        .collect()
+}
+
+/// Optional enums come out of the schema generator as `enum: [..., null]`; the upstream CRDs
+/// (and what users see in `kubectl explain`) list only the values. `nullable` stays.
+fn strip_null_from_enums(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
+                values.retain(|x| !x.is_null());
+            }
+            map.values_mut().for_each(strip_null_from_enums);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_null_from_enums),
+        _ => {}
+    }
 }
 
 /// Both CRDs as multi-document YAML for `kubectl apply -f -`.
