@@ -9,3 +9,4 @@ pub mod runner;
 pub mod scenario;
 pub mod timeline;
 pub mod world;
+pub mod yaml;

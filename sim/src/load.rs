@@ -1,5 +1,5 @@
-//! Reading scenario files into [`crate::scenario::Scenario`]. Errors name the file and, where
-//! the YAML parser or the step list gives one, the line.
+//! Reading scenario files into [`crate::scenario::Scenario`]. Every mistake is reported as
+//! `FILE:LINE:COLUMN: message`, with the valid keys where a key is unknown.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::scenario::*;
+use crate::yaml::{self, Kind, Node};
 use flink_operator::duration::parse_duration;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -18,9 +19,8 @@ impl std::fmt::Display for LoadError {
     }
 }
 
-const STEP_KEYS: [&str; 9] = [
-    "apply", "await", "patch", "fault", "heal", "advance", "expect", "delete", "snapshot",
-];
+impl std::error::Error for LoadError {}
+
 const TOP_KEYS: [&str; 6] = [
     "name",
     "description",
@@ -29,6 +29,16 @@ const TOP_KEYS: [&str; 6] = [
     "cluster",
     "steps",
 ];
+const STEP_KEYS: [&str; 9] = [
+    "apply", "await", "patch", "fault", "heal", "advance", "expect", "delete", "snapshot",
+];
+const CLUSTER_KEYS: [&str; 4] = [
+    "podStartup",
+    "jobStartup",
+    "checkpointInterval",
+    "savepointDuration",
+];
+const JOB_KEYS: [&str; 4] = ["state", "parallelism", "restoredFrom", "runningInstances"];
 
 pub fn load_scenario(path: &Path) -> Result<Scenario, LoadError> {
     let text = std::fs::read_to_string(path)
@@ -36,117 +46,214 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, LoadError> {
     parse_scenario(path, &text)
 }
 
-/// Lines where the top-level items of `steps:` begin.
-fn step_lines(text: &str) -> Vec<usize> {
-    let mut lines = Vec::new();
-    let mut in_steps = false;
-    let mut indent = None;
-    for (i, line) in text.lines().enumerate() {
-        if line.starts_with("steps:") {
-            in_steps = true;
-            continue;
-        }
-        if !in_steps || line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        if !line.starts_with(' ') && !line.starts_with('-') {
-            break;
-        }
-        let lead = line.len() - line.trim_start().len();
-        if line.trim_start().starts_with("- ") || line.trim() == "-" {
-            if indent.is_none() {
-                indent = Some(lead);
+/// Positions errors in one file.
+struct Reader<'a> {
+    file: String,
+    base: &'a Path,
+}
+
+impl Reader<'_> {
+    fn err(&self, node: &Node, message: impl std::fmt::Display) -> LoadError {
+        LoadError(format!(
+            "{}:{}:{}: {message}",
+            self.file, node.line, node.column
+        ))
+    }
+
+    fn map<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [(Node, Node)], LoadError> {
+        node.entries().ok_or_else(|| {
+            self.err(
+                node,
+                format!("{what} must be a mapping, not {}", node.type_name()),
+            )
+        })
+    }
+
+    /// Refuses keys outside `allowed`, naming the valid ones.
+    fn only(
+        &self,
+        entries: &[(Node, Node)],
+        allowed: &[&str],
+        what: &str,
+    ) -> Result<(), LoadError> {
+        for (k, _) in entries {
+            let key = k.key_text();
+            if !allowed.contains(&key.as_str()) {
+                return Err(self.err(
+                    k,
+                    format!(
+                        "unknown key `{key}` in {what}; valid keys: {}",
+                        allowed.join(", ")
+                    ),
+                ));
             }
-            if Some(lead) == indent {
-                lines.push(i + 1);
+        }
+        Ok(())
+    }
+
+    fn string(&self, node: &Node, what: &str) -> Result<String, LoadError> {
+        node.as_str().map(str::to_string).ok_or_else(|| {
+            self.err(
+                node,
+                format!("{what} must be text, not {}", node.type_name()),
+            )
+        })
+    }
+
+    fn duration(&self, node: &Node, what: &str) -> Result<Duration, LoadError> {
+        let text = match &node.kind {
+            Kind::Str(s) => s.clone(),
+            Kind::Int(i) => i.to_string(),
+            _ => {
+                return Err(self.err(
+                    node,
+                    format!(
+                        "{what} must be a duration like 10s or 5min, not {}",
+                        node.type_name()
+                    ),
+                ))
             }
+        };
+        parse_duration(&text).map_err(|e| self.err(node, format!("{what}: {e}")))
+    }
+
+    fn uint(&self, node: &Node, what: &str) -> Result<u64, LoadError> {
+        match node.kind {
+            Kind::Int(i) if i >= 0 => Ok(i as u64),
+            _ => Err(self.err(
+                node,
+                format!("{what} must be a whole number, not {}", node.type_name()),
+            )),
         }
     }
-    lines
+
+    fn target(&self, node: &Node) -> Result<Target, LoadError> {
+        let s = self.string(node, "a target")?;
+        let parts: Vec<&str> = s.split('/').collect();
+        let (kind, namespace, name) = match parts.as_slice() {
+            [k, n] => (*k, "default", *n),
+            [k, ns, n] => (*k, *ns, *n),
+            _ => {
+                return Err(self.err(
+                    node,
+                    format!("target `{s}` is not Kind/name or Kind/namespace/name"),
+                ))
+            }
+        };
+        if kind != "FlinkDeployment" && kind != "FlinkSessionJob" {
+            return Err(self.err(
+                node,
+                format!("target kind `{kind}` is not FlinkDeployment or FlinkSessionJob"),
+            ));
+        }
+        if name.is_empty() || namespace.is_empty() {
+            return Err(self.err(node, format!("target `{s}` has an empty name or namespace")));
+        }
+        Ok(Target {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        })
+    }
+
+    fn required<'n>(&self, parent: &'n Node, key: &str, what: &str) -> Result<&'n Node, LoadError> {
+        parent
+            .get(key)
+            .ok_or_else(|| self.err(parent, format!("{what} needs `{key}`")))
+    }
 }
 
 pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, LoadError> {
     let file = path.display().to_string();
-    let root: Value =
-        serde_saphyr::from_str(text).map_err(|e| LoadError(format!("{file}: {e}")))?;
-    let Value::Object(top) = &root else {
-        return Err(LoadError(format!(
-            "{file}:1:1: a scenario is a mapping with name and steps"
-        )));
-    };
-    for k in top.keys() {
-        if !TOP_KEYS.contains(&k.as_str()) {
-            return Err(LoadError(format!(
-                "{file}: unknown key `{k}`; valid keys: {}",
-                TOP_KEYS.join(", ")
-            )));
+    let root = yaml::parse(text)
+        .map_err(|e| LoadError(flink_operator::validation::yaml_error(&file, &e)))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let r = Reader { file, base: &base };
+    let top = r.map(&root, "a scenario")?;
+    r.only(top, &TOP_KEYS, "the scenario")?;
+    let name = r.string(r.required(&root, "name", "a scenario")?, "`name`")?;
+    let description = root
+        .get("description")
+        .map(|d| r.string(d, "`description`"))
+        .transpose()?;
+    let seed = root
+        .get("seed")
+        .map(|s| r.uint(s, "`seed`"))
+        .transpose()?
+        .unwrap_or(0);
+    let mut operator = Vec::new();
+    if let Some(op) = root.get("operator") {
+        for (k, v) in r.map(op, "`operator`")? {
+            let value = match &v.kind {
+                Kind::Str(_) | Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => {
+                    yaml::scalar_text(&v.to_value())
+                }
+                _ => {
+                    return Err(r.err(
+                        v,
+                        format!(
+                            "operator setting `{}` must be text, a number or a boolean",
+                            k.key_text()
+                        ),
+                    ))
+                }
+            };
+            operator.push((k.key_text(), value));
         }
     }
-    let name = top
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| LoadError(format!("{file}: `name` is required")))?
-        .to_string();
-    let seed = match top.get("seed") {
-        None => 0,
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| LoadError(format!("{file}: `seed` must be a whole number")))?,
-    };
-    let operator = top
-        .get("operator")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), flink_operator::crd::config::scalar_to_string(v)))
-                .collect()
-        })
-        .unwrap_or_default();
     let mut cluster = ClusterSettings::default();
-    if let Some(c) = top.get("cluster").and_then(Value::as_object) {
-        for (k, v) in c {
-            let d = duration(&file, k, v)?;
-            match k.as_str() {
+    if let Some(c) = root.get("cluster") {
+        let entries = r.map(c, "`cluster`")?;
+        r.only(entries, &CLUSTER_KEYS, "`cluster`")?;
+        for (k, v) in entries {
+            let key = k.key_text();
+            let d = r.duration(v, &format!("`{key}`"))?;
+            match key.as_str() {
                 "podStartup" => cluster.pod_startup = d,
                 "jobStartup" => cluster.job_startup = d,
                 "checkpointInterval" => cluster.checkpoint_interval = d,
-                "savepointDuration" => cluster.savepoint_duration = d,
-                _ => return Err(LoadError(format!("{file}: unknown cluster key `{k}`; valid keys: podStartup, jobStartup, checkpointInterval, savepointDuration"))),
+                _ => cluster.savepoint_duration = d,
             }
         }
     }
-    let steps_value = top
-        .get("steps")
-        .and_then(Value::as_array)
-        .ok_or_else(|| LoadError(format!("{file}: `steps` is required and must be a list")))?;
-    let lines = step_lines(text);
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let steps_node = r.required(&root, "steps", "a scenario")?;
+    let Kind::Seq(items) = &steps_node.kind else {
+        return Err(r.err(
+            steps_node,
+            format!("`steps` must be a list, not {}", steps_node.type_name()),
+        ));
+    };
     let mut steps = Vec::new();
-    for (i, s) in steps_value.iter().enumerate() {
-        let line = lines.get(i).copied().unwrap_or(0);
-        let at = format!("{file}:{line}");
-        let Value::Object(m) = s else {
-            return Err(LoadError(format!(
-                "{at}: a step is a mapping with one of: {}",
-                STEP_KEYS.join(", ")
-            )));
-        };
-        if m.len() != 1 {
-            return Err(LoadError(format!(
-                "{at}: a step has exactly one action, one of: {}",
-                STEP_KEYS.join(", ")
-            )));
+    for item in items {
+        let entries = r.map(item, "a step")?;
+        if entries.len() != 1 {
+            return Err(r.err(
+                item,
+                format!(
+                    "a step has exactly one action, one of: {}",
+                    STEP_KEYS.join(", ")
+                ),
+            ));
         }
-        let (k, v) = m.iter().next().unwrap();
-        let action = step(&at, &base, k, v)?;
-        steps.push(Step { line, action });
+        let (k, v) = &entries[0];
+        let key = k.key_text();
+        if !STEP_KEYS.contains(&key.as_str()) {
+            return Err(r.err(
+                k,
+                format!(
+                    "unknown key `{key}` in step; valid keys: {}",
+                    STEP_KEYS.join(", ")
+                ),
+            ));
+        }
+        steps.push(Step {
+            line: item.line as usize,
+            action: step(&r, &key, v)?,
+        });
     }
     Ok(Scenario {
         name,
-        description: top
-            .get("description")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        description,
         seed,
         operator,
         cluster,
@@ -155,205 +262,224 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, LoadError> {
     })
 }
 
-fn duration(at: &str, key: &str, v: &Value) -> Result<Duration, LoadError> {
-    let text = flink_operator::crd::config::scalar_to_string(v);
-    parse_duration(&text).map_err(|e| LoadError(format!("{at}: `{key}`: {e}")))
-}
-
-fn target(at: &str, v: &Value) -> Result<Target, LoadError> {
-    let s = v.as_str().ok_or_else(|| {
-        LoadError(format!(
-            "{at}: a target is Kind/name or Kind/namespace/name"
-        ))
-    })?;
-    let parts: Vec<&str> = s.split('/').collect();
-    let (kind, namespace, name) = match parts.as_slice() {
-        [k, n] => (*k, "default", *n),
-        [k, ns, n] => (*k, *ns, *n),
-        _ => {
-            return Err(LoadError(format!(
-                "{at}: target `{s}` is not Kind/name or Kind/namespace/name"
-            )))
-        }
-    };
-    if kind != "FlinkDeployment" && kind != "FlinkSessionJob" {
-        return Err(LoadError(format!(
-            "{at}: target kind `{kind}` is not FlinkDeployment or FlinkSessionJob"
-        )));
-    }
-    Ok(Target {
-        kind: kind.into(),
-        namespace: namespace.into(),
-        name: name.into(),
-    })
-}
-
-fn check(at: &str, v: &Value, allowed: &[&str]) -> Result<Check, LoadError> {
-    let m = v
-        .as_object()
-        .ok_or_else(|| LoadError(format!("{at}: expected a mapping")))?;
-    for k in m.keys() {
-        if !allowed.contains(&k.as_str()) {
-            return Err(LoadError(format!(
-                "{at}: unknown key `{k}`; valid keys: {}",
-                allowed.join(", ")
-            )));
-        }
-    }
-    let t = target(
-        at,
-        m.get("target")
-            .ok_or_else(|| LoadError(format!("{at}: `target` is required")))?,
-    )?;
-    let job = match m.get("job") {
+fn check(r: &Reader, v: &Node, allowed: &[&str], what: &str) -> Result<Check, LoadError> {
+    let entries = r.map(v, what)?;
+    r.only(entries, allowed, what)?;
+    let target = r.target(r.required(v, "target", what)?)?;
+    let job = match v.get("job") {
         None => None,
         Some(j) => {
-            let jm = j
-                .as_object()
-                .ok_or_else(|| LoadError(format!("{at}: `job` is a mapping")))?;
+            let je = r.map(j, "`job`")?;
+            r.only(je, &JOB_KEYS, "`job`")?;
             let mut jc = JobCheck::default();
-            for (k, v) in jm {
-                match k.as_str() {
-                    "state" => jc.state = v.as_str().map(str::to_string),
-                    "parallelism" => jc.parallelism = v.as_i64(),
-                    "restoredFrom" => jc.restored_from = v.as_str().map(str::to_string),
-                    "runningInstances" => jc.running_instances = v.as_i64(),
-                    _ => return Err(LoadError(format!("{at}: unknown job key `{k}`; valid keys: state, parallelism, restoredFrom, runningInstances"))),
+            for (k, x) in je {
+                match k.key_text().as_str() {
+                    "state" => jc.state = Some(r.string(x, "`job.state`")?),
+                    "parallelism" => jc.parallelism = Some(r.uint(x, "`job.parallelism`")? as i64),
+                    "restoredFrom" => {
+                        let s = r.string(x, "`job.restoredFrom`")?;
+                        if !["none", "savepoint", "checkpoint"].contains(&s.as_str()) {
+                            return Err(r.err(
+                                x,
+                                format!(
+                                    "`restoredFrom` is none, savepoint or checkpoint, not `{s}`"
+                                ),
+                            ));
+                        }
+                        jc.restored_from = Some(s);
+                    }
+                    _ => jc.running_instances = Some(r.uint(x, "`job.runningInstances`")? as i64),
                 }
             }
             Some(jc)
         }
     };
-    let absent = m.get("absent").and_then(Value::as_bool).unwrap_or(false);
-    let status = m.get("status").cloned();
+    let absent = match v.get("absent") {
+        None => false,
+        Some(Node {
+            kind: Kind::Bool(b),
+            ..
+        }) => *b,
+        Some(other) => return Err(r.err(other, "`absent` must be true or false")),
+    };
+    let status = v
+        .get("status")
+        .map(|s| r.map(s, "`status`").map(|_| s.to_value()))
+        .transpose()?;
     if status.is_none() && job.is_none() && !absent {
-        return Err(LoadError(format!(
-            "{at}: give at least one of status, job, absent"
-        )));
+        return Err(r.err(
+            v,
+            format!("{what} needs at least one of status, job, absent"),
+        ));
     }
     Ok(Check {
-        target: t,
+        target,
         status,
         job,
         absent,
     })
 }
 
-fn fault_kind(at: &str, s: &str) -> Result<FaultKind, LoadError> {
+fn fault_kind(r: &Reader, node: &Node) -> Result<FaultKind, LoadError> {
+    let s = r.string(node, "a fault kind")?;
     FaultKind::ALL
         .iter()
         .copied()
         .find(|k| k.name() == s)
         .ok_or_else(|| {
-            LoadError(format!(
-                "{at}: unknown fault kind `{s}`; valid kinds: {}",
-                FaultKind::ALL
-                    .iter()
-                    .map(|k| k.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+            let kinds: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+            r.err(
+                node,
+                format!(
+                    "unknown fault kind `{s}`; valid kinds: {}",
+                    kinds.join(", ")
+                ),
+            )
         })
 }
 
-fn step(at: &str, base: &Path, key: &str, v: &Value) -> Result<Action, LoadError> {
+/// The fields each fault kind takes (the contract's table).
+fn fault_fields(kind: FaultKind) -> &'static [&'static str] {
+    match kind {
+        FaultKind::ImagePull => &["kind", "image", "for"],
+        FaultKind::JobManagerCrash | FaultKind::RestUnavailable => &["kind", "target", "for"],
+        FaultKind::TaskManagerLoss | FaultKind::SavepointFailure => &["kind", "target", "count"],
+        FaultKind::JobFailure => &["kind", "target", "terminal"],
+        FaultKind::OperatorRestart => &["kind"],
+        FaultKind::ApiConflict | FaultKind::DropWatchEvents => &["kind", "count"],
+        FaultKind::StaleReads => &["kind", "for"],
+    }
+}
+
+fn step(r: &Reader, key: &str, v: &Node) -> Result<Action, LoadError> {
     Ok(match key {
-        "apply" => {
-            if let Some(f) = v.get("file").and_then(Value::as_str) {
-                let p = base.join(f);
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| LoadError(format!("{at}: cannot read {}: {e}", p.display())))?;
-                let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
-                    .map_err(|e| LoadError(format!("{}: {e}", p.display())))?;
-                Action::Apply(docs.into_iter().filter(|d| !d.is_null()).collect())
-            } else {
-                Action::Apply(vec![v.clone()])
+        "apply" => match v.get("file") {
+            Some(f) if v.entries().map(|e| e.len()) == Some(1) => {
+                let name = r.string(f, "`file`")?;
+                let p = r.base.join(&name);
+                let text = std::fs::read_to_string(&p).map_err(|e| {
+                    r.err(f, format!("cannot read the manifest {}: {e}", p.display()))
+                })?;
+                let docs: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| {
+                    r.err(
+                        f,
+                        format!(
+                            "the manifest does not parse: {}",
+                            flink_operator::validation::yaml_error(&p.display().to_string(), &e)
+                        ),
+                    )
+                })?;
+                let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+                if docs.is_empty() {
+                    return Err(r.err(f, format!("{} holds no manifest", p.display())));
+                }
+                Action::Apply(docs)
             }
-        }
-        "await" => {
-            let within = v
-                .get("within")
-                .ok_or_else(|| LoadError(format!("{at}: `await` needs `within`")))?;
-            Action::Await {
-                within: duration(at, "within", within)?,
-                check: check(at, v, &["target", "status", "job", "absent", "within"])?,
+            _ => {
+                let entries = r.map(v, "`apply`")?;
+                for field in ["apiVersion", "kind", "metadata"] {
+                    if !entries.iter().any(|(k, _)| k.key_text() == field) {
+                        return Err(r.err(v, format!("an inline manifest needs `{field}` (or use `apply: {{file: PATH}}`)")));
+                    }
+                }
+                Action::Apply(vec![v.to_value()])
             }
-        }
-        "expect" => Action::Expect(check(at, v, &["target", "status", "job", "absent"])?),
-        "patch" => Action::Patch {
-            target: target(at, v.get("target").unwrap_or(&Value::Null))?,
-            merge: v
-                .get("merge")
-                .cloned()
-                .ok_or_else(|| LoadError(format!("{at}: `patch` needs `merge`")))?,
         },
-        "delete" => Action::Delete(target(at, v)?),
-        "advance" => Action::Advance(duration(at, "advance", v)?),
-        "snapshot" => Action::Snapshot(
-            v.as_str()
-                .filter(|s| {
-                    s.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                })
-                .ok_or_else(|| {
-                    LoadError(format!("{at}: a snapshot name is letters, digits, - and _"))
-                })?
-                .to_string(),
-        ),
+        "await" => {
+            let within = r.duration(r.required(v, "within", "`await`")?, "`within`")?;
+            Action::Await {
+                within,
+                check: check(
+                    r,
+                    v,
+                    &["target", "status", "job", "absent", "within"],
+                    "`await`",
+                )?,
+            }
+        }
+        "expect" => Action::Expect(check(
+            r,
+            v,
+            &["target", "status", "job", "absent"],
+            "`expect`",
+        )?),
+        "patch" => {
+            let entries = r.map(v, "`patch`")?;
+            r.only(entries, &["target", "merge"], "`patch`")?;
+            let merge = r.required(v, "merge", "`patch`")?;
+            r.map(merge, "`merge`")?;
+            Action::Patch {
+                target: r.target(r.required(v, "target", "`patch`")?)?,
+                merge: merge.to_value(),
+            }
+        }
+        "delete" => Action::Delete(r.target(v)?),
+        "advance" => Action::Advance(r.duration(v, "`advance`")?),
+        "snapshot" => {
+            let name = r.string(v, "`snapshot`")?;
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(r.err(v, "a snapshot name is letters, digits, - and _"));
+            }
+            Action::Snapshot(name)
+        }
         "heal" => {
-            let s = v
-                .as_str()
-                .ok_or_else(|| LoadError(format!("{at}: `heal` is `all` or a fault kind")))?;
+            let s = r.string(v, "`heal`")?;
             Action::Heal(if s == "all" {
                 None
             } else {
-                Some(fault_kind(at, s)?)
+                Some(fault_kind(r, v)?)
             })
         }
-        "fault" => {
-            let m = v
-                .as_object()
-                .ok_or_else(|| LoadError(format!("{at}: a fault is a mapping with `kind`")))?;
-            let kind = fault_kind(
-                at,
-                m.get("kind").and_then(Value::as_str).unwrap_or_default(),
-            )?;
-            let allowed: &[&str] = match kind {
-                FaultKind::ImagePull => &["kind", "image", "for"],
-                FaultKind::JobManagerCrash | FaultKind::RestUnavailable => {
-                    &["kind", "target", "for"]
+        _ => {
+            let entries = r.map(v, "a fault")?;
+            let kind = fault_kind(r, r.required(v, "kind", "a fault")?)?;
+            let allowed = fault_fields(kind);
+            for (k, _) in entries {
+                let field = k.key_text();
+                if !allowed.contains(&field.as_str()) {
+                    return Err(r.err(
+                        k,
+                        format!(
+                            "`{field}` is not a field of fault {}; valid fields: {}",
+                            kind.name(),
+                            allowed.join(", ")
+                        ),
+                    ));
                 }
-                FaultKind::TaskManagerLoss | FaultKind::SavepointFailure => {
-                    &["kind", "target", "count"]
-                }
-                FaultKind::JobFailure => &["kind", "target", "terminal"],
-                FaultKind::OperatorRestart => &["kind"],
-                FaultKind::ApiConflict | FaultKind::DropWatchEvents => &["kind", "count"],
-                FaultKind::StaleReads => &["kind", "for"],
+            }
+            let count = v.get("count").map(|c| r.uint(c, "`count`")).transpose()?;
+            if count == Some(0) {
+                return Err(r.err(v.get("count").unwrap(), "`count` must be at least 1"));
+            }
+            let terminal = match v.get("terminal") {
+                None => None,
+                Some(Node {
+                    kind: Kind::Bool(b),
+                    ..
+                }) => Some(*b),
+                Some(other) => return Err(r.err(other, "`terminal` must be true or false")),
             };
-            for k in m.keys() {
-                if !allowed.contains(&k.as_str()) {
-                    return Err(LoadError(format!(
-                        "{at}: `{k}` is not a field of fault {}; valid fields: {}",
-                        kind.name(),
-                        allowed.join(", ")
-                    )));
-                }
+            let needs_target = allowed.contains(&"target");
+            let target = v.get("target").map(|t| r.target(t)).transpose()?;
+            if needs_target && target.is_none() {
+                return Err(r.err(v, format!("fault {} needs `target`", kind.name())));
+            }
+            let image = v.get("image").map(|i| r.string(i, "`image`")).transpose()?;
+            if kind == FaultKind::ImagePull && image.is_none() {
+                return Err(r.err(v, "fault imagePull needs `image`"));
             }
             Action::Fault(Fault {
                 kind,
-                image: m.get("image").and_then(Value::as_str).map(str::to_string),
-                target: m.get("target").map(|t| target(at, t)).transpose()?,
-                duration: m.get("for").map(|d| duration(at, "for", d)).transpose()?,
-                count: m.get("count").and_then(Value::as_u64).map(|c| c as u32),
-                terminal: m.get("terminal").and_then(Value::as_bool),
+                image,
+                target,
+                duration: v.get("for").map(|d| r.duration(d, "`for`")).transpose()?,
+                count: count.map(|c| c as u32),
+                terminal,
             })
-        }
-        other => {
-            return Err(LoadError(format!(
-                "{at}: unknown key `{other}` in step; valid keys: {}",
-                STEP_KEYS.join(", ")
-            )))
         }
     })
 }
