@@ -2,6 +2,7 @@
 //! driving the operator's real reconciliation code through its ports.
 
 pub mod flink;
+pub mod html;
 pub mod kube;
 pub mod load;
 pub mod ports;

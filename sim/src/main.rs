@@ -7,7 +7,7 @@ use flink_sim::load::load_scenario;
 use flink_sim::runner::Simulation;
 use flink_sim::timeline::render;
 
-const USAGE: &str = "usage: flink-sim run FILE [--seed N]";
+const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     }
     let mut file = None;
     let mut seed = None;
+    let mut html = None;
     let mut rest = args[1..].iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -24,6 +25,13 @@ fn main() -> ExitCode {
                 Some(s) => seed = Some(s),
                 None => {
                     eprintln!("--seed needs a whole number\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--timeline" => match rest.next() {
+                Some(p) => html = Some(PathBuf::from(p)),
+                None => {
+                    eprintln!("--timeline needs a file name\n{USAGE}");
                     return ExitCode::from(2);
                 }
             },
@@ -56,6 +64,13 @@ fn main() -> ExitCode {
     for (name, statuses) in &outcome.snapshots {
         println!("--- statuses at {name}");
         print!("{statuses}");
+    }
+    if let Some(path) = html {
+        let page = flink_sim::html::render_html(&scenario.name, &outcome.timeline, outcome.end_ms);
+        if let Err(e) = std::fs::write(&path, page) {
+            eprintln!("cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
     }
     match outcome.failure {
         None => ExitCode::SUCCESS,

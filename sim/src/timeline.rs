@@ -34,30 +34,40 @@ pub enum What {
     Failure(String),
 }
 
-impl fmt::Display for Entry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.at_ms / 1000;
-        let ms = self.at_ms % 1000;
-        write!(f, "+{:>4}:{:02}.{:03} ", secs / 60, secs % 60, ms)?;
+impl Entry {
+    /// What happened, without the time.
+    pub fn describe(&self) -> String {
+        let r = &self.resource;
         match &self.what {
-            What::Step(s) => write!(f, "step      {s}"),
-            What::LifecycleState(s) => write!(f, "{} lifecycleState={s}", self.resource),
-            What::JobManagerDeploymentStatus(s) => {
-                write!(f, "{} jobManagerDeploymentStatus={s}", self.resource)
-            }
-            What::JobState(s) => write!(f, "{} jobStatus.state={s}", self.resource),
-            What::ReconciliationState(s) => {
-                write!(f, "{} reconciliationStatus.state={s}", self.resource)
-            }
+            What::Step(s) => format!("step      {s}"),
+            What::LifecycleState(s) => format!("{r} lifecycleState={s}"),
+            What::JobManagerDeploymentStatus(s) => format!("{r} jobManagerDeploymentStatus={s}"),
+            What::JobState(s) => format!("{r} jobStatus.state={s}"),
+            What::ReconciliationState(s) => format!("{r} reconciliationStatus.state={s}"),
             What::Event {
                 kind,
                 reason,
                 message,
-            } => write!(f, "{} event {kind} {reason}: {message}", self.resource),
-            What::Fault(s) => write!(f, "fault     {s}"),
-            What::Heal(s) => write!(f, "heal      {s}"),
-            What::Failure(s) => write!(f, "FAILED    {s}"),
+            } => format!("{r} event {kind} {reason}: {message}"),
+            What::Fault(s) => format!("fault     {s}"),
+            What::Heal(s) => format!("heal      {s}"),
+            What::Failure(s) => format!("FAILED    {s}"),
         }
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.at_ms / 1000;
+        let ms = self.at_ms % 1000;
+        write!(
+            f,
+            "+{:>4}:{:02}.{:03} {}",
+            secs / 60,
+            secs % 60,
+            ms,
+            self.describe()
+        )
     }
 }
 
