@@ -508,7 +508,10 @@ impl FlinkApi for SimPorts {
                 "Job {job_id} already reached another terminal state"
             )));
         }
-        FlinkCluster::set_state(job, "CANCELED", now);
+        // Flink cancels asynchronously: CANCELLING first, CANCELED a moment later.
+        FlinkCluster::set_state(job, "CANCELLING", now);
+        job.next_transition = Some((now + 1000, "CANCELED"));
+        job.next_checkpoint = None;
         Ok(())
     }
     async fn exceptions(

@@ -121,3 +121,227 @@ fn garbage_is_an_error_not_a_panic() {
         );
     }
 }
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn target(kind: &str, namespace: &str, name: &str) -> Target {
+    Target {
+        kind: kind.into(),
+        namespace: namespace.into(),
+        name: name.into(),
+    }
+}
+
+/// The contract's example, step by step, with its `apply: {file: …}` read from a
+/// two-document manifest beside it (integers stay integers).
+#[test]
+fn the_contract_example_fixture_parses_into_every_value() {
+    let path = fixtures().join("contract-example.yaml");
+    let s = load_scenario(&path).unwrap();
+    let basic = || target("FlinkDeployment", "default", "basic");
+    let expected = Scenario {
+        name: "savepoint upgrade to a broken image is rolled back".into(),
+        description: Some("free text".into()),
+        seed: 7,
+        operator: vec![
+            (
+                "kubernetes.operator.deployment.rollback.enabled".into(),
+                "true".into(),
+            ),
+            (
+                "kubernetes.operator.deployment.readiness.timeout".into(),
+                "1min".into(),
+            ),
+        ],
+        cluster: ClusterSettings {
+            pod_startup: Duration::from_secs(5),
+            job_startup: Duration::from_secs(5),
+            checkpoint_interval: Duration::from_secs(10),
+            savepoint_duration: Duration::from_secs(2),
+        },
+        steps: vec![
+            Step {
+                line: 15,
+                action: Action::Apply(vec![serde_json::json!({
+                    "apiVersion": "flink.apache.org/v1beta1",
+                    "kind": "FlinkDeployment",
+                    "metadata": {"name": "basic", "namespace": "default"},
+                    "spec": {"image": "flink:2.3", "job": {"parallelism": 2, "upgradeMode": "savepoint"}}
+                })]),
+            },
+            Step {
+                line: 20,
+                action: Action::Apply(vec![
+                    serde_json::json!({
+                        "apiVersion": "flink.apache.org/v1beta1",
+                        "kind": "FlinkDeployment",
+                        "metadata": {"name": "session", "namespace": "jobs"},
+                        "spec": {
+                            "image": "flink:2.3",
+                            "flinkConfiguration": {"taskmanager.numberOfTaskSlots": 2}
+                        }
+                    }),
+                    serde_json::json!({
+                        "apiVersion": "flink.apache.org/v1beta1",
+                        "kind": "FlinkSessionJob",
+                        "metadata": {"name": "session-job", "namespace": "jobs"},
+                        "spec": {
+                            "deploymentName": "session",
+                            "job": {
+                                "jarURI": "https://example.invalid/job.jar",
+                                "parallelism": 4,
+                                "upgradeMode": "stateless"
+                            }
+                        }
+                    }),
+                ]),
+            },
+            Step {
+                line: 21,
+                action: Action::Await {
+                    check: Check {
+                        target: basic(),
+                        status: Some(serde_json::json!(
+                            {"lifecycleState": "STABLE", "jobStatus": {"state": "RUNNING"}}
+                        )),
+                        job: None,
+                        absent: false,
+                    },
+                    within: Duration::from_secs(300),
+                },
+            },
+            Step {
+                line: 25,
+                action: Action::Patch {
+                    target: basic(),
+                    merge: serde_json::json!({"spec": {"image": "flink:no-such-tag"}}),
+                },
+            },
+            Step {
+                line: 28,
+                action: Action::Fault(Fault {
+                    kind: FaultKind::ImagePull,
+                    image: Some("flink:no-such-tag".into()),
+                    target: None,
+                    duration: None,
+                    count: None,
+                    terminal: None,
+                }),
+            },
+            Step {
+                line: 29,
+                action: Action::Advance(Duration::from_secs(120)),
+            },
+            Step {
+                line: 30,
+                action: Action::Expect(Check {
+                    target: basic(),
+                    status: Some(serde_json::json!({"lifecycleState": "ROLLED_BACK"})),
+                    job: Some(JobCheck {
+                        state: Some("RUNNING".into()),
+                        parallelism: None,
+                        restored_from: Some("savepoint".into()),
+                        running_instances: Some(1),
+                    }),
+                    absent: false,
+                }),
+            },
+            Step {
+                line: 34,
+                action: Action::Delete(basic()),
+            },
+            Step {
+                line: 35,
+                action: Action::Await {
+                    check: Check {
+                        target: basic(),
+                        status: None,
+                        job: None,
+                        absent: true,
+                    },
+                    within: Duration::from_secs(120),
+                },
+            },
+            Step {
+                line: 36,
+                action: Action::Expect(Check {
+                    target: basic(),
+                    status: None,
+                    job: None,
+                    absent: true,
+                }),
+            },
+            Step {
+                line: 37,
+                action: Action::Snapshot("after-delete".into()),
+            },
+        ],
+        path: path.clone(),
+    };
+    assert_eq!(s, expected);
+}
+
+#[test]
+fn defaults_and_the_other_forms() {
+    let text = "\
+name: defaults
+operator: {a: 1, b: true, c: 2.5}
+steps:
+  - fault: {kind: jobFailure, target: FlinkSessionJob/ns/j, terminal: true}
+  - fault: {kind: apiConflict, count: 3}
+  - fault: {kind: staleReads, for: 1500ms}
+  - fault: {kind: operatorRestart}
+  - heal: staleReads
+  - heal: all
+  - expect: {target: FlinkDeployment/x, job: {parallelism: 2}}
+";
+    let s = parse_scenario(Path::new("d.yaml"), text).unwrap();
+    assert_eq!((s.seed, s.description.clone()), (0, None));
+    assert_eq!(s.cluster, ClusterSettings::default());
+    assert_eq!(
+        s.operator,
+        [("a", "1"), ("b", "true"), ("c", "2.5")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+    let lines: Vec<usize> = s.steps.iter().map(|s| s.line).collect();
+    assert_eq!(lines, [4, 5, 6, 7, 8, 9, 10]);
+    let Action::Fault(f) = &s.steps[0].action else {
+        panic!("{:?}", s.steps[0])
+    };
+    assert_eq!(
+        (f.target.clone(), f.terminal),
+        (Some(target("FlinkSessionJob", "ns", "j")), Some(true))
+    );
+    let Action::Fault(f) = &s.steps[1].action else {
+        panic!()
+    };
+    assert_eq!((f.kind, f.count), (FaultKind::ApiConflict, Some(3)));
+    let Action::Fault(f) = &s.steps[2].action else {
+        panic!()
+    };
+    assert_eq!(f.duration, Some(Duration::from_millis(1500)));
+    assert_eq!(
+        s.steps[4].action,
+        Action::Heal(Some(FaultKind::StaleReads))
+    );
+    assert_eq!(s.steps[5].action, Action::Heal(None));
+}
+
+/// A manifest file that is there but does not parse: the message names the scenario's
+/// step (file, line, column) and the manifest's own position.
+#[test]
+fn an_unparsable_apply_file_names_both_positions() {
+    let dir = fixtures();
+    let error = load_scenario(&dir.join("unparsable-apply-file.yaml")).unwrap_err();
+    let message = error
+        .to_string()
+        .replace(&format!("{}/", dir.display()), "");
+    insta::assert_snapshot!(message);
+    assert!(
+        message.starts_with("unparsable-apply-file.yaml:3:19: ")
+            && message.contains("manifests/broken.yaml:"),
+        "{message}"
+    );
+}

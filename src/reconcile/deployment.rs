@@ -49,12 +49,11 @@ async fn ensure_finalizer(run: &mut Run<'_>) -> Result<(), ReconcileError> {
 
 async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileError> {
     observe::observe(run).await?;
-    let desired = match validated_spec(run).await {
-        Some(spec) => spec,
-        None => {
-            run.write_status().await?;
-            return Ok(Some(requeue(run)));
-        }
+    let desired = validated_spec(run).await;
+    // What was observed is recorded before anything is acted on, as upstream does.
+    run.write_status().await?;
+    let Some(desired) = desired else {
+        return Ok(Some(requeue(run)));
     };
     let reconciled = run.last_reconciled();
     let Some(reconciled) = reconciled else {
@@ -158,6 +157,8 @@ async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
         }
         return Some(run.fd.spec.clone());
     }
+    // As upstream: the invalid spec is not reconciled, so its generation is not observed.
+    run.fd.metadata.generation = run.status.observed_generation;
     let message = problems
         .iter()
         .map(|p| p.to_string())

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use mockall::predicate::*;
-use mockall::Sequence;
 
 use super::deployment::reconcile;
 use super::{Context, ReconcileError};
@@ -141,6 +140,92 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
+/// What the reconciler said to Kubernetes, in order: `status LIFECYCLE RECON [savepoint]`,
+/// `delete NAME`, `apply-config-map [restore PATH]`, `apply-deployment`, `finalizers N`.
+#[derive(Clone, Default)]
+struct Protocol(
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    std::sync::Arc<std::sync::Mutex<Vec<FlinkDeploymentStatus>>>,
+);
+
+impl Protocol {
+    fn push(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    fn statuses(&self) -> Vec<FlinkDeploymentStatus> {
+        self.1.lock().unwrap().clone()
+    }
+    /// Index of the first line starting with `prefix`; fails the test if there is none.
+    fn first(&self, prefix: &str) -> usize {
+        let lines = self.lines();
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in {lines:#?}"))
+    }
+
+    /// Records every status write, delete and apply.
+    fn watch(&self, kube: &mut MockKubeApi) {
+        let p = self.clone();
+        kube.expect_update_flink_deployment_status()
+            .returning(move |fd| {
+                let s = status_of(fd);
+                let recon = s
+                    .reconciliation_status
+                    .as_ref()
+                    .and_then(|r| r.state)
+                    .map(|r| r.as_str())
+                    .unwrap_or("-");
+                let lifecycle = s.lifecycle_state.map(|l| l.as_str()).unwrap_or("-");
+                let savepoint = s
+                    .job_status
+                    .as_ref()
+                    .and_then(|j| j.upgrade_savepoint_path.as_deref())
+                    .unwrap_or("-");
+                p.push(format!("status {lifecycle} {recon} {savepoint}"));
+                p.1.lock().unwrap().push(s.clone());
+                echo(fd)
+            });
+        let p = self.clone();
+        kube.expect_delete_deployment().returning(move |_, name| {
+            p.push(format!("delete {name}"));
+            Ok(())
+        });
+        let p = self.clone();
+        kube.expect_apply_config_map().returning(move |cm| {
+            let text = &cm.data.as_ref().unwrap()["config.yaml"];
+            let restore = text
+                .lines()
+                .find_map(|l| l.strip_prefix("execution.savepoint.path: "))
+                .unwrap_or("-");
+            let parallelism = text
+                .lines()
+                .find_map(|l| l.strip_prefix("parallelism.default: "))
+                .unwrap_or("-");
+            p.push(format!(
+                "apply-config-map restore={restore} parallelism={parallelism}"
+            ));
+            Ok(())
+        });
+        let p = self.clone();
+        kube.expect_apply_deployment().returning(move |d| {
+            let image = serde_json::to_value(d).unwrap()["spec"]["template"]["spec"]["containers"]
+                [0]["image"]
+                .clone();
+            p.push(format!(
+                "apply-deployment image={}",
+                image.as_str().unwrap_or("-")
+            ));
+            Ok(())
+        });
+        kube.expect_apply_service().returning(|_| Ok(()));
+        kube.expect_publish_event().returning(|_| Ok(()));
+    }
+}
+
 fn allow_deploy(kube: &mut MockKubeApi) {
     kube.expect_apply_config_map().returning(|_| Ok(()));
     kube.expect_apply_service().returning(|_| Ok(()));
@@ -154,7 +239,6 @@ fn savepoint_location_is_in_status_before_the_jobmanager_is_deleted() {
     let fd = mid_upgrade(pending_trigger(), None);
     let mut kube = MockKubeApi::new();
     let mut flink = MockFlinkApi::new();
-    let mut seq = Sequence::new();
     kube.expect_get_flink_deployment()
         .returning(move |_, _| Ok(Some(fd.clone())));
     flink
@@ -162,27 +246,17 @@ fn savepoint_location_is_in_status_before_the_jobmanager_is_deleted() {
         .with(always(), eq("j1"), eq("t1"))
         .times(1)
         .returning(|_, _, _| Ok(operation(serde_json::json!({"status": {"id": "COMPLETED"}, "operation": {"location": SAVEPOINT}}))));
-    kube.expect_update_flink_deployment_status()
-        .withf(|fd| {
-            status_of(fd)
-                .job_status
-                .as_ref()
-                .unwrap()
-                .upgrade_savepoint_path
-                .as_deref()
-                == Some(SAVEPOINT)
-        })
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(echo);
-    kube.expect_delete_deployment()
-        .times(2)
-        .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
-    kube.expect_update_flink_deployment_status().returning(echo);
-    allow_deploy(&mut kube);
+    kube.expect_list_config_maps().returning(|_, _| Ok(vec![]));
+    let protocol = Protocol::default();
+    protocol.watch(&mut kube);
     let result = run(&kube, &flink);
     assert!(result.is_ok(), "{result:?}");
+    let recorded = protocol.first(&format!("status UPGRADING UPGRADING {SAVEPOINT}"));
+    assert!(
+        recorded < protocol.first("delete app"),
+        "{:#?}",
+        protocol.lines()
+    );
 }
 
 #[test]
@@ -193,34 +267,36 @@ fn a_failed_upgrade_savepoint_aborts_and_changes_nothing() {
     kube.expect_get_flink_deployment()
         .returning(move |_, _| Ok(Some(fd.clone())));
     flink.expect_savepoint_status().times(1).returning(|_, _, _| {
-        Ok(operation(serde_json::json!({"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {"class": "x", "serialized-throwable": "declined"}}})))
+        Ok(operation(serde_json::json!({"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {"class": "x", "stack-trace": "declined"}}})))
     });
-    kube.expect_publish_event().returning(|_| Ok(()));
-    // Nothing is deleted or deployed; the status says the old spec still runs.
-    kube.expect_delete_deployment().never();
-    kube.expect_apply_deployment().never();
-    kube.expect_apply_config_map().never();
-    kube.expect_update_flink_deployment_status()
-        .withf(|fd| {
-            let s = status_of(fd);
-            let recon = s.reconciliation_status.as_ref().unwrap();
-            recon.state == Some(ReconciliationState::Deployed)
-                && recon.last_reconciled_spec == Some(StoredSpec::new(spec(2), false).to_json())
-                && s.job_status
-                    .as_ref()
-                    .unwrap()
-                    .savepoint_info
-                    .as_ref()
-                    .unwrap()
-                    .trigger_id
-                    .is_none()
-        })
-        .returning(echo);
+    let protocol = Protocol::default();
+    protocol.watch(&mut kube);
     let result = run(&kube, &flink);
     assert!(
         matches!(result, Err(ReconcileError::UpgradeFailed(_))),
         "{result:?}"
     );
+    // Nothing was deleted or deployed; the status says the old spec still runs.
+    let lines = protocol.lines();
+    assert!(lines.iter().all(|l| l.starts_with("status")), "{lines:#?}");
+    let last = protocol.statuses().pop().unwrap();
+    let recon = last.reconciliation_status.as_ref().unwrap();
+    assert_eq!(recon.state, Some(ReconciliationState::Deployed));
+    assert_eq!(
+        recon.last_reconciled_spec,
+        Some(StoredSpec::new(spec(2), false).to_json())
+    );
+    assert_eq!(last.lifecycle_state, Some(ResourceLifecycleState::Stable));
+    assert!(last
+        .job_status
+        .as_ref()
+        .unwrap()
+        .savepoint_info
+        .as_ref()
+        .unwrap()
+        .trigger_id
+        .is_none());
+    assert!(last.error.as_deref().unwrap().contains("declined"));
 }
 
 #[test]
@@ -342,56 +418,49 @@ fn first_deploy_records_the_attempt_before_creating_anything() {
     let fd = fresh(spec(2));
     let mut kube = MockKubeApi::new();
     let flink = MockFlinkApi::new();
-    let mut seq = Sequence::new();
     kube.expect_get_flink_deployment()
         .returning(move |_, _| Ok(Some(fd.clone())));
+    let protocol = Protocol::default();
+    let p = protocol.clone();
     kube.expect_set_flink_deployment_finalizers()
         .withf(|_, f| f == &vec![DEPLOYMENT_FINALIZER.to_string()])
         .times(1)
-        .in_sequence(&mut seq)
-        .returning(|fd, f| {
+        .returning(move |fd, f| {
+            p.push(format!("finalizers {}", f.len()));
             let mut out = fd.clone();
             out.metadata.finalizers = Some(f);
             Ok(out)
         });
-    kube.expect_update_flink_deployment_status()
-        .withf(|fd| {
-            let recon = status_of(fd).reconciliation_status.as_ref().unwrap();
-            let stored = StoredSpec::<FlinkDeploymentSpec>::parse(
-                recon.last_reconciled_spec.as_ref().unwrap(),
-            )
-            .unwrap();
-            recon.state == Some(ReconciliationState::Upgrading)
-                && stored.resource_metadata.first_deployment
-                && stored.spec.job.unwrap().state == Some(JobState::Suspended)
-        })
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(echo);
-    kube.expect_apply_config_map()
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_| Ok(()));
-    kube.expect_apply_service()
-        .times(2)
-        .in_sequence(&mut seq)
-        .returning(|_| Ok(()));
-    kube.expect_apply_deployment()
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_| Ok(()));
-    kube.expect_publish_event().returning(|_| Ok(()));
-    kube.expect_update_flink_deployment_status()
-        .withf(|fd| {
-            let s = status_of(fd);
-            s.reconciliation_status.as_ref().unwrap().state == Some(ReconciliationState::Deployed)
-                && s.lifecycle_state == Some(ResourceLifecycleState::Deployed)
-                && s.job_manager_deployment_status == Some(JobManagerDeploymentStatus::Deploying)
-        })
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(echo);
+    protocol.watch(&mut kube);
     assert!(run(&kube, &flink).is_ok());
+    assert_eq!(
+        protocol.lines(),
+        vec![
+            "finalizers 1",
+            "status CREATED - -",
+            "status UPGRADING UPGRADING -",
+            "apply-config-map restore=- parallelism=2",
+            "apply-deployment image=flink:2.3",
+            "status DEPLOYED DEPLOYED -",
+        ]
+    );
+    let first = &protocol.statuses()[1];
+    let stored = StoredSpec::<FlinkDeploymentSpec>::parse(
+        first
+            .reconciliation_status
+            .as_ref()
+            .unwrap()
+            .last_reconciled_spec
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(stored.resource_metadata.first_deployment);
+    assert_eq!(
+        stored.spec.job.unwrap().state,
+        Some(JobState::Suspended),
+        "in flight until deployed"
+    );
 }
 
 #[test]
@@ -435,22 +504,34 @@ fn an_invalid_spec_change_touches_nothing_that_runs() {
     kube.expect_apply_config_map().never();
     flink.expect_stop_with_savepoint().never();
     flink.expect_cancel_job().never();
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = statuses.clone();
     kube.expect_update_flink_deployment_status()
-        .withf(|fd| {
-            let s = status_of(fd);
-            s.error
-                .as_deref()
-                .map(|e| e.contains("ValidationException"))
-                .unwrap_or(false)
-                && s.reconciliation_status
-                    .as_ref()
-                    .unwrap()
-                    .last_reconciled_spec
-                    == Some(StoredSpec::new(spec(2), false).to_json())
-        })
-        .times(1)
-        .returning(echo);
+        .returning(move |fd| {
+            seen.lock().unwrap().push(status_of(fd).clone());
+            echo(fd)
+        });
     assert!(run(&kube, &flink).is_ok());
+    let statuses = statuses.lock().unwrap();
+    assert_eq!(
+        statuses.len(),
+        1,
+        "one write: the observation with the error"
+    );
+    let s = &statuses[0];
+    assert!(s.error.as_deref().unwrap().contains("ValidationException"));
+    assert_eq!(
+        s.observed_generation,
+        Some(1),
+        "the invalid generation is not observed"
+    );
+    assert_eq!(
+        s.reconciliation_status
+            .as_ref()
+            .unwrap()
+            .last_reconciled_spec,
+        Some(StoredSpec::new(spec(2), false).to_json())
+    );
 }
 
 #[test]
@@ -558,7 +639,6 @@ fn rollback_after_the_readiness_timeout_restores_the_upgrade_savepoint() {
     recon.reconciliation_timestamp = Some(NOW - 301_000);
     let mut kube = MockKubeApi::new();
     let flink = MockFlinkApi::new();
-    let mut seq = Sequence::new();
     kube.expect_get_flink_deployment()
         .returning(move |_, _| Ok(Some(fd.clone())));
     kube.expect_get_deployment().returning(|_, _| {
@@ -579,40 +659,20 @@ fn rollback_after_the_readiness_timeout_restores_the_upgrade_savepoint() {
         )
         .unwrap()])
     });
-    kube.expect_update_flink_deployment_status()
-        .withf(|fd| {
-            status_of(fd).reconciliation_status.as_ref().unwrap().state
-                == Some(ReconciliationState::RollingBack)
-        })
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(echo);
-    kube.expect_delete_deployment()
-        .times(2)
-        .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
-    kube.expect_apply_config_map()
-        .withf(|cm| {
-            let text = &cm.data.as_ref().unwrap()["config.yaml"];
-            text.contains(&format!("execution.savepoint.path: {SAVEPOINT}"))
-                && text.contains("parallelism.default: 2")
-        })
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_| Ok(()));
-    kube.expect_apply_service().returning(|_| Ok(()));
-    kube.expect_apply_deployment()
-        .withf(|d| {
-            serde_json::to_string(d)
-                .unwrap()
-                .contains("\"image\":\"flink:2.3\"")
-        })
-        .times(1)
-        .returning(|_| Ok(()));
-    kube.expect_update_flink_deployment_status()
-        .withf(|fd| status_of(fd).lifecycle_state == Some(ResourceLifecycleState::RolledBack))
-        .times(1)
-        .returning(echo);
+    let protocol = Protocol::default();
+    protocol.watch(&mut kube);
     let result = run(&kube, &flink);
     assert!(result.is_ok(), "{result:?}");
+    let rolling = protocol.first("status ROLLING_BACK ROLLING_BACK");
+    let delete = protocol.first("delete app");
+    let restore = protocol.first(&format!(
+        "apply-config-map restore={SAVEPOINT} parallelism=2"
+    ));
+    let image = protocol.first("apply-deployment image=flink:2.3");
+    let rolled = protocol.first("status ROLLED_BACK ROLLED_BACK");
+    assert!(
+        rolling < delete && delete < restore && restore < image && image < rolled,
+        "{:#?}",
+        protocol.lines()
+    );
 }
