@@ -77,11 +77,19 @@ fn hand_built() -> Vec<Entry> {
         what,
     };
     vec![
-        at(0, "world", What::Step("line 3: apply FlinkDeployment/basic".into())),
+        at(
+            0,
+            "world",
+            What::Step("line 3: apply FlinkDeployment/basic".into()),
+        ),
         at(0, fd, What::LifecycleState("CREATED".into())),
         at(1_000, fd, What::LifecycleState("UPGRADING".into())),
         at(2_000, fd, What::LifecycleState("DEPLOYED".into())),
-        at(2_000, fd, What::JobManagerDeploymentStatus("DEPLOYING".into())),
+        at(
+            2_000,
+            fd,
+            What::JobManagerDeploymentStatus("DEPLOYING".into()),
+        ),
         at(7_000, fd, What::JobManagerDeploymentStatus("READY".into())),
         at(7_000, fd, What::JobState("RUNNING".into())),
         at(15_000, fd, What::LifecycleState("STABLE".into())),

@@ -302,8 +302,7 @@ steps:
     assert_eq!(s.cluster, ClusterSettings::default());
     assert_eq!(
         s.operator,
-        [("a", "1"), ("b", "true"), ("c", "2.5")]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+        [("a", "1"), ("b", "true"), ("c", "2.5")].map(|(k, v)| (k.to_string(), v.to_string()))
     );
     let lines: Vec<usize> = s.steps.iter().map(|s| s.line).collect();
     assert_eq!(lines, [4, 5, 6, 7, 8, 9, 10]);
@@ -322,10 +321,7 @@ steps:
         panic!()
     };
     assert_eq!(f.duration, Some(Duration::from_millis(1500)));
-    assert_eq!(
-        s.steps[4].action,
-        Action::Heal(Some(FaultKind::StaleReads))
-    );
+    assert_eq!(s.steps[4].action, Action::Heal(Some(FaultKind::StaleReads)));
     assert_eq!(s.steps[5].action, Action::Heal(None));
 }
 
