@@ -247,7 +247,7 @@ pub fn render_html(title: &str, entries: &[Entry], end_ms: u64) -> String {
                     },
                     format!("{kind} {reason}: {message}"),
                 ),
-                other => ("#607d8b", format!("{other:?}")),
+                _ => ("#607d8b", e.describe()),
             };
             let _ = write!(
                 svg,

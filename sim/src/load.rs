@@ -42,7 +42,7 @@ const JOB_KEYS: [&str; 4] = ["state", "parallelism", "restoredFrom", "runningIns
 
 pub fn load_scenario(path: &Path) -> Result<Scenario, LoadError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError(format!("{}: cannot read: {e}", path.display())))?;
+        .map_err(|e| LoadError(format!("{}: cannot read: {}", path.display(), io_text(&e))))?;
     parse_scenario(path, &text)
 }
 
@@ -120,11 +120,18 @@ impl Reader<'_> {
     fn uint(&self, node: &Node, what: &str) -> Result<u64, LoadError> {
         match node.kind {
             Kind::Int(i) if i >= 0 => Ok(i as u64),
+            Kind::Int(i) => Err(self.err(node, format!("{what} must not be negative, not {i}"))),
             _ => Err(self.err(
                 node,
                 format!("{what} must be a whole number, not {}", node.type_name()),
             )),
         }
+    }
+
+    fn count(&self, node: &Node, what: &str) -> Result<u32, LoadError> {
+        let n = self.uint(node, what)?;
+        u32::try_from(n)
+            .map_err(|_| self.err(node, format!("{what} is too large (at most {})", u32::MAX)))
     }
 
     fn target(&self, node: &Node) -> Result<Target, LoadError> {
@@ -163,10 +170,34 @@ impl Reader<'_> {
     }
 }
 
+/// The YAML library's wording, without its advice about its own options.
+fn plain_yaml_error(message: String) -> String {
+    if let Some((head, _)) = message.split_once(", set DuplicateKeyPolicy") {
+        return format!("{head}: a key may appear only once");
+    }
+    if message.contains("from_str_multiple") {
+        let head: String = message.splitn(4, ':').take(3).collect::<Vec<_>>().join(":");
+        return format!("{head}: a scenario file holds one YAML document");
+    }
+    message
+}
+
+/// An I/O error in words that do not depend on the platform.
+fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        kind => kind.to_string(),
+    }
+}
+
 pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, LoadError> {
     let file = path.display().to_string();
-    let root = yaml::parse(text)
-        .map_err(|e| LoadError(flink_operator::validation::yaml_error(&file, &e)))?;
+    let root = yaml::parse(text).map_err(|e| {
+        LoadError(plain_yaml_error(flink_operator::validation::yaml_error(
+            &file, &e,
+        )))
+    })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let r = Reader { file, base: &base };
     let top = r.map(&root, "a scenario")?;
@@ -354,11 +385,17 @@ fn fault_fields(kind: FaultKind) -> &'static [&'static str] {
 fn step(r: &Reader, key: &str, v: &Node) -> Result<Action, LoadError> {
     Ok(match key {
         "apply" => match v.get("file") {
-            Some(f) if v.entries().map(|e| e.len()) == Some(1) => {
+            Some(_) if v.entries().map(|e| e.len()) != Some(1) => {
+                return Err(r.err(v, "`apply` takes either `file` alone or an inline manifest"));
+            }
+            Some(f) => {
                 let name = r.string(f, "`file`")?;
                 let p = r.base.join(&name);
                 let text = std::fs::read_to_string(&p).map_err(|e| {
-                    r.err(f, format!("cannot read the manifest {}: {e}", p.display()))
+                    r.err(
+                        f,
+                        format!("cannot read the manifest {}: {}", p.display(), io_text(&e)),
+                    )
                 })?;
                 let docs: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| {
                     r.err(
@@ -451,7 +488,7 @@ fn step(r: &Reader, key: &str, v: &Node) -> Result<Action, LoadError> {
                     ));
                 }
             }
-            let count = v.get("count").map(|c| r.uint(c, "`count`")).transpose()?;
+            let count = v.get("count").map(|c| r.count(c, "`count`")).transpose()?;
             if count == Some(0) {
                 return Err(r.err(v.get("count").unwrap(), "`count` must be at least 1"));
             }
@@ -477,7 +514,7 @@ fn step(r: &Reader, key: &str, v: &Node) -> Result<Action, LoadError> {
                 image,
                 target,
                 duration: v.get("for").map(|d| r.duration(d, "`for`")).transpose()?,
-                count: count.map(|c| c as u32),
+                count,
                 terminal,
             })
         }
