@@ -3,6 +3,7 @@
 
 pub mod flink;
 pub mod html;
+pub mod invariants;
 pub mod kube;
 pub mod load;
 pub mod ports;

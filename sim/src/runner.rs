@@ -9,6 +9,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 
 use serde_json::{json, Value};
 
+use crate::invariants::Invariants;
 use crate::kube::key_of;
 use crate::ports::SimPorts;
 use crate::scenario::{Action, Check, FaultKind, Scenario, Step, Target};
@@ -47,6 +48,9 @@ pub struct Simulation {
     pub scheduler: Scheduler,
     operator_config: BTreeMap<String, String>,
     watch: WatchFilter,
+    invariants: Invariants,
+    /// The first invariant violation, which fails the run.
+    violation: Option<String>,
     timeline: Vec<Entry>,
     seen: BTreeMap<String, [Option<String>; 4]>,
     faults_seen: usize,
@@ -67,6 +71,8 @@ impl Simulation {
             scheduler: Scheduler::default(),
             operator_config: scenario.operator.iter().cloned().collect(),
             watch: WatchFilter::default(),
+            invariants: Invariants::default(),
+            violation: None,
             timeline: Vec::new(),
             seen: BTreeMap::new(),
             faults_seen: 0,
@@ -232,8 +238,20 @@ impl Simulation {
                 }
             }
         }
+        let offset = self.offset();
+        let violations = {
+            let w = self.ports.world.lock().unwrap_or_else(|e| e.into_inner());
+            self.invariants.check(&w)
+        };
+        for v in violations {
+            self.timeline.push(Entry {
+                at_ms: offset,
+                resource: "world".into(),
+                what: What::Failure(format!("invariant violated: {v}")),
+            });
+            self.violation.get_or_insert(v);
+        }
     }
-
     /// Runs the world until `deadline` (epoch ms), or until `check` holds.
     pub fn run_until(&mut self, deadline: i64, check: Option<&Check>) -> Result<bool, String> {
         loop {
@@ -554,6 +572,10 @@ impl Simulation {
                 }
             };
             self.record();
+            let result = match (result, self.violation.take()) {
+                (Ok(()), Some(v)) => Err(format!("invariant violated: {v}")),
+                (r, _) => r,
+            };
             if let Err(e) = result {
                 let message = format!("{}:{}: {e}", scenario.path.display(), step.line);
                 let offset = self.offset();

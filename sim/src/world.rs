@@ -65,6 +65,18 @@ pub struct JobRecord {
     pub restored_from: RestoredFrom,
     pub parallelism: i64,
     pub last_state: String,
+    /// The JobManager Deployment the job started in: a new one means the operator deployed
+    /// it; the same one means the JobManager restarted by itself.
+    pub deployment_uid: String,
+    pub operator_initiated: bool,
+}
+
+/// A savepoint or checkpoint that completed, for the no-state-lost invariant.
+#[derive(Debug, Clone)]
+pub struct StateRecord {
+    pub at: i64,
+    pub owner: String,
+    pub path: String,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +108,8 @@ pub struct World {
     pub watch_queue: Vec<WatchEvent>,
     /// Every change of a Flink resource and every event, in the order they happened.
     pub journal: Vec<(i64, Journal)>,
+    /// Every checkpoint and savepoint that completed, in order.
+    pub state_log: Vec<StateRecord>,
 }
 
 /// What the timeline is made from.
@@ -152,6 +166,7 @@ impl World {
             jobs: Vec::new(),
             watch_queue: Vec::new(),
             journal: Vec::new(),
+            state_log: Vec::new(),
         }
     }
 
@@ -741,6 +756,18 @@ impl World {
                 job.exceptions.push((self.now, "java.io.FileNotFoundException: Cannot find checkpoint or savepoint file/directory".into()));
                 FlinkCluster::set_state(job, "FAILED", self.now);
             }
+            let deployment_uid = self
+                .kube
+                .get(&key_of("Deployment", ns, name))
+                .and_then(|d| d["metadata"]["uid"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            let operator_initiated = self
+                .jobs
+                .iter()
+                .rev()
+                .find(|r| r.owner == owner)
+                .map(|r| r.deployment_uid != deployment_uid)
+                .unwrap_or(true);
             self.jobs.push(JobRecord {
                 owner,
                 job_id,
@@ -749,6 +776,8 @@ impl World {
                 restored_from: restored,
                 parallelism,
                 last_state: "INITIALIZING".into(),
+                deployment_uid,
+                operator_initiated,
             });
         } else {
             cluster.taskmanagers = 1;
@@ -785,7 +814,7 @@ impl World {
                         if let Some(old) = dropped {
                             self.storage.remove(&old);
                         }
-                        self.storage.insert(path.clone());
+                        self.record_state(&job.owner, &path);
                         job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
                         if ha {
                             let ha_key = Self::ha_config_map_key(&key.0, &key.1);
@@ -833,14 +862,16 @@ impl World {
                     if let Some(old) = dropped {
                         self.storage.remove(&old);
                     }
-                    self.storage.insert(path.clone());
+                    let owner = job.owner.clone();
+                    self.record_state(&owner, &path);
                     Ok(path)
                 } else {
                     match op.directory.clone() {
                         None => Err("java.lang.IllegalStateException: No savepoint directory configured (state.savepoints.dir)".into()),
                         Some(dir) => {
                             let path = format!("{}/savepoint-{}-{}", dir.trim_end_matches('/'), &op.job_id[..6.min(op.job_id.len())], self.rng.hex(12));
-                            self.storage.insert(path.clone());
+                            let owner = cluster.job(&op.job_id).map(|j| j.owner.clone()).unwrap_or_default();
+                            self.record_state(&owner, &path);
                             Ok(path)
                         }
                     }
@@ -902,6 +933,23 @@ impl World {
         let clusters = self.clusters.values().filter_map(|c| c.next_wake());
         let faults = self.faults.iter().filter_map(|f| f.until);
         timers.chain(clusters).chain(faults).min()
+    }
+
+    fn record_state(&mut self, owner: &str, path: &str) {
+        self.storage.insert(path.to_string());
+        self.state_log.push(StateRecord {
+            at: self.now,
+            owner: owner.to_string(),
+            path: path.to_string(),
+        });
+    }
+
+    /// The newest state of a resource's jobs that still exists, as of `at`.
+    pub fn newest_state(&self, owner: &str, at: i64) -> Option<&StateRecord> {
+        self.state_log
+            .iter()
+            .filter(|s| s.owner == owner && s.at <= at && !self.disposed.contains(&s.path))
+            .max_by_key(|s| s.at)
     }
 
     /// The newest job the world started for a resource (`Kind/ns/name`).

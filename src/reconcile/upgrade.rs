@@ -713,7 +713,8 @@ pub async fn restart_failed_job(
         (false, Some(path)) => Restore::Path(path),
         _ => Restore::Fresh,
     };
-    delete_cluster(run, true).await?;
+    // HA metadata is the job's state too: only a stateless job lets it go.
+    delete_cluster(run, stateless).await?;
     run.status.error = None;
     deploy(run, deployed, &restore).await?;
     record_reconciled(
