@@ -31,7 +31,8 @@ fn every_upstream_example_is_valid() {
 fn invalid_manifests_are_refused_with_the_field_named() {
     let dir = root().join("tests/fixtures/invalid");
     insta::glob!("fixtures/invalid/*.yaml", |path| {
-        let relative = std::path::Path::new("tests/fixtures/invalid").join(path.file_name().unwrap());
+        let relative =
+            std::path::Path::new("tests/fixtures/invalid").join(path.file_name().unwrap());
         let out = bin()
             .current_dir(root())
             .arg("validate")
