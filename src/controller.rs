@@ -105,10 +105,11 @@ impl Scheduler {
 /// a FlinkSessionJob's changes wake the session cluster it names.
 #[derive(Debug, Default)]
 pub struct WatchFilter {
-    seen: BTreeMap<(String, String), (i64, bool)>,
+    seen: BTreeMap<(String, String, String), (i64, bool)>,
 }
 
 impl WatchFilter {
+    /// The resources to reconcile because of this change (none, one or two).
     pub fn on_change(
         &mut self,
         kind: &str,
@@ -116,31 +117,47 @@ impl WatchFilter {
         name: &str,
         object: &serde_json::Value,
         deleted: bool,
-    ) -> Option<ObjectKey> {
-        let key = |name: &str| ObjectKey {
-            kind: Kind::FlinkDeployment,
+    ) -> Vec<ObjectKey> {
+        let key = |kind: Kind, name: &str| ObjectKey {
+            kind,
             namespace: namespace.to_string(),
             name: name.to_string(),
         };
         match kind {
-            "FlinkDeployment" => {
+            "FlinkDeployment" | "FlinkSessionJob" => {
+                let own = if kind == "FlinkDeployment" {
+                    Kind::FlinkDeployment
+                } else {
+                    Kind::FlinkSessionJob
+                };
+                let mut out = Vec::new();
                 let generation = object["metadata"]["generation"].as_i64().unwrap_or(0);
                 let marked = object["metadata"].get("deletionTimestamp").is_some();
-                let id = (namespace.to_string(), name.to_string());
-                if deleted {
+                let id = (kind.to_string(), namespace.to_string(), name.to_string());
+                let news = if deleted {
                     self.seen.remove(&id);
-                    return Some(key(name));
+                    true
+                } else {
+                    self.seen.insert(id, (generation, marked)) != Some((generation, marked))
+                };
+                if news {
+                    out.push(key(own, name));
                 }
-                let previous = self.seen.insert(id, (generation, marked));
-                (previous != Some((generation, marked))).then(|| key(name))
+                // A session job coming or going matters to its session cluster (deletion waits on it).
+                if own == Kind::FlinkSessionJob && (news || deleted) {
+                    if let Some(session) = object["spec"]["deploymentName"].as_str() {
+                        out.push(key(Kind::FlinkDeployment, session));
+                    }
+                }
+                out
             }
             "Deployment" => object["metadata"]["ownerReferences"]
                 .as_array()
                 .and_then(|refs| refs.iter().find(|r| r["kind"] == "FlinkDeployment"))
                 .and_then(|r| r["name"].as_str())
-                .map(key),
-            "FlinkSessionJob" => object["spec"]["deploymentName"].as_str().map(key),
-            _ => None,
+                .map(|n| vec![key(Kind::FlinkDeployment, n)])
+                .unwrap_or_default(),
+            _ => Vec::new(),
         }
     }
 
@@ -163,7 +180,9 @@ pub async fn reconcile_key(
         Kind::FlinkDeployment => {
             reconcile::deployment::reconcile(ctx, &key.namespace, &key.name).await
         }
-        Kind::FlinkSessionJob => Ok(None),
+        Kind::FlinkSessionJob => {
+            reconcile::session_job::reconcile(ctx, &key.namespace, &key.name).await
+        }
     };
     match result {
         Ok(Some(requeue)) => {
@@ -207,36 +226,50 @@ mod tests {
             }
             o
         };
+        let names = |keys: Vec<ObjectKey>| {
+            keys.into_iter()
+                .map(|k| format!("{}/{}", k.kind.as_str(), k.name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(f.on_change("FlinkDeployment", "ns", "a", &v(1, false), false)),
+            ["FlinkDeployment/a"]
+        );
         assert!(f
             .on_change("FlinkDeployment", "ns", "a", &v(1, false), false)
-            .is_some());
-        assert!(f
-            .on_change("FlinkDeployment", "ns", "a", &v(1, false), false)
-            .is_none());
-        assert!(f
-            .on_change("FlinkDeployment", "ns", "a", &v(2, false), false)
-            .is_some());
+            .is_empty());
+        assert_eq!(
+            f.on_change("FlinkDeployment", "ns", "a", &v(2, false), false)
+                .len(),
+            1
+        );
+        assert_eq!(
+            f.on_change("FlinkDeployment", "ns", "a", &v(2, true), false)
+                .len(),
+            1
+        );
         assert!(f
             .on_change("FlinkDeployment", "ns", "a", &v(2, true), false)
-            .is_some());
-        assert!(f
-            .on_change("FlinkDeployment", "ns", "a", &v(2, true), false)
-            .is_none());
+            .is_empty());
         let dep = serde_json::json!({"metadata": {"ownerReferences": [{"kind": "FlinkDeployment", "name": "a"}]}});
         assert_eq!(
-            f.on_change("Deployment", "ns", "a", &dep, false)
-                .unwrap()
-                .name,
-            "a"
+            names(f.on_change("Deployment", "ns", "a", &dep, false)),
+            ["FlinkDeployment/a"]
         );
-        let job = serde_json::json!({"spec": {"deploymentName": "s"}});
+        let job =
+            serde_json::json!({"metadata": {"generation": 1}, "spec": {"deploymentName": "s"}});
         assert_eq!(
-            f.on_change("FlinkSessionJob", "ns", "j", &job, true)
-                .unwrap()
-                .name,
-            "s"
+            names(f.on_change("FlinkSessionJob", "ns", "j", &job, false)),
+            ["FlinkSessionJob/j", "FlinkDeployment/s"]
         );
-        assert!(f.on_change("ConfigMap", "ns", "c", &dep, false).is_none());
+        assert!(f
+            .on_change("FlinkSessionJob", "ns", "j", &job, false)
+            .is_empty());
+        assert_eq!(
+            names(f.on_change("FlinkSessionJob", "ns", "j", &job, true)),
+            ["FlinkSessionJob/j", "FlinkDeployment/s"]
+        );
+        assert!(f.on_change("ConfigMap", "ns", "c", &dep, false).is_empty());
     }
 
     #[test]

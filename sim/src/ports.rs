@@ -410,6 +410,7 @@ impl FlinkApi for SimPorts {
         let app_id = w.rng.hex(32);
         let now = w.now;
         let timing = w.timing();
+        let actor = w.current_actor.clone();
         let cluster = w.rest(at)?;
         let jar = cluster
             .jars
@@ -425,15 +426,29 @@ impl FlinkApi for SimPorts {
             .entry_class
             .clone()
             .unwrap_or_else(|| jar.rsplit('/').next().unwrap_or(&jar).to_string());
+        let owner = actor.clone();
         cluster.submit(
             job_id.clone(),
             name,
             request.parallelism.unwrap_or(1) as i64,
-            restored,
-            String::new(),
+            restored.clone(),
+            owner.clone(),
             now,
             &timing,
         );
+        let cluster_key = (cluster.namespace.clone(), cluster.name.clone());
+        let parallelism = request.parallelism.unwrap_or(1) as i64;
+        w.jobs.push(crate::world::JobRecord {
+            owner,
+            job_id: job_id.clone(),
+            cluster: cluster_key,
+            submitted_at: now,
+            restored_from: restored,
+            parallelism,
+            last_state: "INITIALIZING".into(),
+            deployment_uid: String::new(),
+            operator_initiated: true,
+        });
         decode(json!({"jobid": job_id, "applicationId": app_id}))
     }
     async fn delete_jar(&self, at: &FlinkEndpoint, jar_id: &str) -> Result<(), FlinkError> {

@@ -103,16 +103,15 @@ impl Simulation {
         let now = self.now();
         for event in events {
             let (kind, ns, name) = &event.key;
-            let Some(key) = self
+            for key in self
                 .watch
                 .on_change(kind, ns, name, &event.object, event.deleted)
-            else {
-                continue;
-            };
-            if self.world().consume_fault(FaultKind::DropWatchEvents, None) {
-                continue;
+            {
+                if self.world().consume_fault(FaultKind::DropWatchEvents, None) {
+                    continue;
+                }
+                self.scheduler.notify(key, now);
             }
-            self.scheduler.notify(key, now);
         }
     }
 
@@ -126,14 +125,19 @@ impl Simulation {
             .world()
             .kube
             .keys()
-            .filter(|k| k.0 == "FlinkDeployment")
+            .filter(|k| k.0 == "FlinkDeployment" || k.0 == "FlinkSessionJob")
             .cloned()
             .collect();
-        for (_, ns, name) in keys {
+        for (kind, namespace, name) in keys {
+            let kind = if kind == "FlinkDeployment" {
+                Kind::FlinkDeployment
+            } else {
+                Kind::FlinkSessionJob
+            };
             self.scheduler.notify(
                 ObjectKey {
-                    kind: Kind::FlinkDeployment,
-                    namespace: ns,
+                    kind,
+                    namespace,
                     name,
                 },
                 now,
@@ -153,6 +157,9 @@ impl Simulation {
             if count > MAX_RECONCILES_PER_INSTANT {
                 return Err(format!("the operator reconciled {key:?} more than {MAX_RECONCILES_PER_INSTANT} times at one instant"));
             }
+            // Jobs a reconcile submits belong to the resource being reconciled.
+            self.world().current_actor =
+                format!("{}/{}/{}", key.kind.as_str(), key.namespace, key.name);
             let ctx = Context {
                 kube: &self.ports,
                 flink: &self.ports,

@@ -110,6 +110,9 @@ pub struct World {
     pub journal: Vec<(i64, Journal)>,
     /// Every checkpoint and savepoint that completed, in order.
     pub state_log: Vec<StateRecord>,
+    /// The resource the operator is reconciling now: jobs it submits through a session
+    /// cluster's REST API are recorded as that resource's.
+    pub current_actor: String,
 }
 
 /// What the timeline is made from.
@@ -167,6 +170,7 @@ impl World {
             watch_queue: Vec::new(),
             journal: Vec::new(),
             state_log: Vec::new(),
+            current_actor: String::new(),
         }
     }
 
@@ -268,8 +272,11 @@ impl World {
                 return;
             }
             FaultKind::JobFailure => {
-                if let Some((ns, name)) = &target {
-                    self.fail_job(ns, name, fault.terminal.unwrap_or(false));
+                if let Some(t) = &fault.target {
+                    self.fail_job(
+                        &format!("{}/{}/{}", t.kind, t.namespace, t.name),
+                        fault.terminal.unwrap_or(false),
+                    );
                 }
                 return;
             }
@@ -394,14 +401,16 @@ impl World {
         }
     }
 
-    fn fail_job(&mut self, ns: &str, name: &str, terminal: bool) {
+    /// Fails the jobs of a resource (`Kind/ns/name`): an application cluster's job, or one
+    /// session job among others on its session cluster.
+    fn fail_job(&mut self, owner: &str, terminal: bool) {
         let now = self.now;
         let startup = ms(self.settings.job_startup);
-        if let Some(c) = self.clusters.get_mut(&(ns.to_string(), name.to_string())) {
+        for c in self.clusters.values_mut() {
             for job in c
                 .jobs
                 .iter_mut()
-                .filter(|j| !crate::flink::is_terminal(&j.state))
+                .filter(|j| j.owner == owner && !crate::flink::is_terminal(&j.state))
             {
                 job.exceptions.push((
                     now,

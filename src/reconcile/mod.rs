@@ -11,6 +11,7 @@ pub mod diff;
 pub mod events;
 pub mod observe;
 pub mod savepoint;
+pub mod session_job;
 pub mod upgrade;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,793 @@
+//! The FlinkSessionJob reconcile: a job submitted to the session cluster its
+//! `deploymentName` names, through the cluster's REST API. Each session job is managed on
+//! its own: changing, failing or deleting one leaves the others alone.
+//!
+//! Like a FlinkDeployment, every step that must survive a crash is in the status first: the
+//! job id before the job is submitted (a retry finds the job instead of starting a second),
+//! the savepoint trigger before polling it, the savepoint location before resubmitting.
+
+use std::time::Duration;
+
+use super::diff::{diff, DiffType};
+use super::events::*;
+use super::{derive_job_id, error_json, Context, ReconcileError, Requeue};
+use crate::config::EffectiveConfig;
+use crate::crd::{
+    FlinkDeployment, FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus,
+    JobManagerDeploymentStatus, JobState, ReconciliationState, ResourceLifecycleState, Savepoint,
+    SnapshotTriggerType, StoredSpec, UpgradeMode, SESSION_JOB_FINALIZER,
+};
+use crate::ports::{
+    EventRecord, EventType, FlinkEndpoint, FlinkError, JarRunRequest, SnapshotOutcome,
+};
+
+/// One reconcile of one FlinkSessionJob.
+struct JobRun<'a> {
+    ctx: &'a Context<'a>,
+    job: FlinkSessionJob,
+    status: FlinkSessionJobStatus,
+    namespace: String,
+    name: String,
+}
+
+enum Suspended {
+    Pending,
+    Done(Option<String>),
+}
+
+impl<'a> JobRun<'a> {
+    fn now(&self) -> i64 {
+        self.ctx.clock.now_millis()
+    }
+
+    fn config(
+        &self,
+        session: Option<&FlinkDeployment>,
+        spec: &FlinkSessionJobSpec,
+    ) -> EffectiveConfig {
+        let mut merged = session
+            .and_then(|s| s.spec.flink_configuration.as_ref())
+            .map(|c| c.flatten())
+            .unwrap_or_default();
+        merged.extend(
+            spec.flink_configuration
+                .as_ref()
+                .map(|c| c.flatten())
+                .unwrap_or_default(),
+        );
+        EffectiveConfig::new(self.ctx.operator_config, &merged)
+    }
+
+    fn last_reconciled(&self) -> Option<StoredSpec<FlinkSessionJobSpec>> {
+        self.status
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.last_reconciled_spec.as_deref())
+            .and_then(|s| StoredSpec::parse(s).ok())
+    }
+
+    fn recon_state(&self) -> Option<ReconciliationState> {
+        self.status
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.state)
+    }
+
+    fn job_state(&self) -> Option<FlinkJobState> {
+        self.status.job_status.as_ref().and_then(|j| j.state)
+    }
+
+    fn job_id(&self) -> Option<String> {
+        self.status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.job_id.clone())
+    }
+
+    fn set_job_state(&mut self, state: FlinkJobState) {
+        let now = self.now();
+        let js = self.status.job_status.get_or_insert_with(Default::default);
+        if js.state != Some(state) {
+            js.state = Some(state);
+            js.update_time = Some(now.to_string());
+        }
+    }
+
+    async fn event(&self, event_type: EventType, reason: &str, message: String) {
+        let record = EventRecord {
+            kind: "FlinkSessionJob".into(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            uid: self.job.metadata.uid.clone(),
+            event_type,
+            reason: reason.into(),
+            message,
+            component: COMPONENT_JOB.into(),
+        };
+        if let Err(e) = self.ctx.kube.publish_event(&record).await {
+            tracing::warn!(error = %e, reason, "could not publish event");
+        }
+    }
+
+    async fn write_status(&mut self) -> Result<(), ReconcileError> {
+        let sticky = matches!(
+            self.status.lifecycle_state,
+            Some(ResourceLifecycleState::Deleting) | Some(ResourceLifecycleState::Deleted)
+        );
+        let mut probe = self.status.clone();
+        if !sticky {
+            probe.lifecycle_state = None;
+        }
+        self.status.lifecycle_state = Some(crate::lifecycle::session_job_lifecycle(&probe));
+        if self.job.status.as_ref() == Some(&self.status) {
+            return Ok(());
+        }
+        let mut desired = self.job.clone();
+        desired.status = Some(self.status.clone());
+        self.job = self.ctx.kube.update_session_job_status(&desired).await?;
+        Ok(())
+    }
+
+    fn record_reconciled(
+        &mut self,
+        spec: &FlinkSessionJobSpec,
+        state: JobState,
+        mode: Option<UpgradeMode>,
+        recon: ReconciliationState,
+    ) {
+        let mut stored = spec.clone();
+        if let Some(job) = stored.job.as_mut() {
+            job.state = Some(state);
+            if let Some(m) = mode {
+                job.upgrade_mode = Some(m);
+            }
+        }
+        let now = self.now();
+        let generation = self.job.metadata.generation;
+        let r = self
+            .status
+            .reconciliation_status
+            .get_or_insert_with(Default::default);
+        r.last_reconciled_spec = Some(StoredSpec::new(stored, false).to_json());
+        r.state = Some(recon);
+        r.reconciliation_timestamp = Some(now);
+        self.status.observed_generation = generation;
+    }
+
+    fn mark_stable(&mut self) {
+        if let Some(r) = self.status.reconciliation_status.as_mut() {
+            if r.state == Some(ReconciliationState::Deployed) {
+                r.last_stable_spec = r.last_reconciled_spec.clone();
+            }
+        }
+    }
+}
+
+fn endpoint(session: &FlinkDeployment, conf: &EffectiveConfig) -> FlinkEndpoint {
+    FlinkEndpoint::for_cluster(
+        session.metadata.namespace.as_deref().unwrap_or_default(),
+        session.metadata.name.as_deref().unwrap_or_default(),
+        conf.rest_port(),
+    )
+}
+
+fn ready(session: &FlinkDeployment) -> bool {
+    session
+        .status
+        .as_ref()
+        .and_then(|s| s.job_manager_deployment_status)
+        == Some(JobManagerDeploymentStatus::Ready)
+}
+
+/// Reconciles one FlinkSessionJob. `Ok(None)` means it is gone.
+pub async fn reconcile(
+    ctx: &Context<'_>,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Requeue>, ReconcileError> {
+    let Some(job) = ctx.kube.get_session_job(namespace, name).await? else {
+        return Ok(None);
+    };
+    let mut run = JobRun {
+        ctx,
+        status: job.status.clone().unwrap_or_default(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        job,
+    };
+    let session_name = run.job.spec.deployment_name.clone().unwrap_or_default();
+    let session = if session_name.is_empty() {
+        None
+    } else {
+        ctx.kube
+            .get_flink_deployment(namespace, &session_name)
+            .await?
+    };
+    if run.job.metadata.deletion_timestamp.is_some() {
+        return cleanup(&mut run, session.as_ref()).await;
+    }
+    let mut finalizers = run.job.metadata.finalizers.clone().unwrap_or_default();
+    if !finalizers.iter().any(|f| f == SESSION_JOB_FINALIZER) {
+        finalizers.push(SESSION_JOB_FINALIZER.to_string());
+        run.job = ctx
+            .kube
+            .set_session_job_finalizers(&run.job, finalizers)
+            .await?;
+    }
+    let conf = run.config(session.as_ref(), &run.job.spec.clone());
+    let result = reconcile_live(&mut run, session.as_ref(), &conf).await;
+    if let Err(ReconcileError::UpgradeFailed(message)) = &result {
+        run.status.error = Some(error_json("UpgradeFailureException", message));
+        run.event(EventType::Warning, UPGRADE_FAILED, message.clone())
+            .await;
+        run.write_status().await?;
+    }
+    result
+}
+
+async fn reconcile_live(
+    run: &mut JobRun<'_>,
+    session: Option<&FlinkDeployment>,
+    conf: &EffectiveConfig,
+) -> Result<Option<Requeue>, ReconcileError> {
+    let progress = Requeue(conf.progress_check_interval());
+    let interval = Requeue(conf.reconcile_interval());
+    // The session cluster must be there and answering.
+    let Some(session) = session.filter(|s| ready(s)) else {
+        if run.job_state() == Some(FlinkJobState::Running) {
+            run.set_job_state(FlinkJobState::Reconciling);
+        }
+        let Some(_) = session else {
+            // No such session cluster: that is an error the user has to fix.
+            let message = format!(
+                "The session cluster {} does not exist",
+                run.job.spec.deployment_name.as_deref().unwrap_or("")
+            );
+            let error = error_json("MissingSessionJobException", &message);
+            if run.status.error.as_deref() != Some(error.as_str()) {
+                run.event(EventType::Warning, MISSING, message).await;
+                run.status.error = Some(error);
+            }
+            run.write_status().await?;
+            return Ok(Some(interval));
+        };
+        // The session cluster is coming up (or back): wait for it.
+        run.write_status().await?;
+        return Ok(Some(progress));
+    };
+    if run
+        .status
+        .error
+        .as_deref()
+        .map(|e| e.contains("MissingSessionJobException"))
+        .unwrap_or(false)
+    {
+        run.status.error = None;
+    }
+    let at = endpoint(session, conf);
+    observe(run, &at).await?;
+    let last = run.last_reconciled();
+    let problems = crate::validation::validate_session_job(
+        &run.job,
+        Some(session),
+        last.as_ref().map(|l| &l.spec),
+        run.ctx.operator_config,
+    );
+    let desired = if problems.is_empty() {
+        if run
+            .status
+            .error
+            .as_deref()
+            .map(|e| e.contains("ValidationException"))
+            .unwrap_or(false)
+        {
+            run.status.error = None;
+        }
+        Some(run.job.spec.clone())
+    } else {
+        let message = problems
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let error = error_json("ValidationException", &message);
+        if run.status.error.as_deref() != Some(error.as_str()) {
+            run.event(EventType::Warning, VALIDATION_ERROR, message)
+                .await;
+            run.status.error = Some(error);
+        }
+        run.job.metadata.generation = run.status.observed_generation;
+        last.as_ref().map(|l| l.spec.clone())
+    };
+    run.write_status().await?;
+    let Some(desired) = desired else {
+        return Ok(Some(interval));
+    };
+    let desired_state = desired
+        .job
+        .as_ref()
+        .map(|j| j.desired_state())
+        .unwrap_or(JobState::Running);
+    let Some(last) = last else {
+        // First deployment.
+        if desired_state == JobState::Suspended {
+            run.record_reconciled(
+                &desired,
+                JobState::Suspended,
+                None,
+                ReconciliationState::Deployed,
+            );
+            run.mark_stable();
+            run.write_status().await?;
+            return Ok(Some(interval));
+        }
+        let path = desired
+            .job
+            .as_ref()
+            .and_then(|j| j.initial_savepoint_path.clone())
+            .filter(|p| !p.is_empty());
+        if let Some(p) = &path {
+            run.status
+                .job_status
+                .get_or_insert_with(Default::default)
+                .upgrade_savepoint_path = Some(p.clone());
+        }
+        submit(run, &at, &desired, path).await?;
+        return Ok(Some(progress));
+    };
+    let upgrading = run.recon_state() == Some(ReconciliationState::Upgrading);
+    let (kind, changes) = diff(&last.spec, &desired);
+    if kind == DiffType::Ignore && !upgrading {
+        if run.job_state() == Some(FlinkJobState::Running)
+            || run
+                .job_state()
+                .map(|s| s.is_globally_terminal())
+                .unwrap_or(false)
+            || desired_state == JobState::Suspended
+        {
+            return Ok(Some(interval));
+        }
+        return Ok(Some(progress));
+    }
+    if !upgrading {
+        run.event(
+            EventType::Normal,
+            SPEC_CHANGED,
+            format!(
+                "UPGRADE change(s) detected ({}), starting reconciliation.",
+                changes.join(", ")
+            ),
+        )
+        .await;
+    }
+    let was_running = last.spec.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Running);
+    let restore = if was_running
+        && run
+            .job_state()
+            .map(|s| !s.is_globally_terminal() || s == FlinkJobState::Finished)
+            .unwrap_or(false)
+    {
+        let mode = desired
+            .job
+            .as_ref()
+            .map(|j| j.upgrade_mode())
+            .unwrap_or(UpgradeMode::Stateless);
+        match suspend(run, &at, conf, mode).await? {
+            Suspended::Pending => {
+                run.write_status().await?;
+                return Ok(Some(progress));
+            }
+            Suspended::Done(path) => path,
+        }
+    } else {
+        // Suspended, or the job already ended: restore from what is recorded.
+        let stateless =
+            desired.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
+        if stateless {
+            None
+        } else {
+            newest_known_state(run)
+        }
+    };
+    if desired_state == JobState::Suspended {
+        run.record_reconciled(
+            &desired,
+            JobState::Suspended,
+            Some(restore_mode(&restore)),
+            ReconciliationState::Deployed,
+        );
+        run.set_job_state(FlinkJobState::Suspended);
+        run.mark_stable();
+        run.write_status().await?;
+        return Ok(Some(interval));
+    }
+    run.status
+        .job_status
+        .get_or_insert_with(Default::default)
+        .job_id = None;
+    submit(run, &at, &desired, restore).await?;
+    Ok(Some(progress))
+}
+
+fn restore_mode(restore: &Option<String>) -> UpgradeMode {
+    if restore.is_some() {
+        UpgradeMode::Savepoint
+    } else {
+        UpgradeMode::Stateless
+    }
+}
+
+fn newest_known_state(run: &JobRun<'_>) -> Option<String> {
+    let js = run.status.job_status.as_ref()?;
+    js.savepoint_info
+        .as_ref()
+        .and_then(|i| i.last_savepoint.as_ref())
+        .and_then(|s| s.location.clone())
+        .or_else(|| js.upgrade_savepoint_path.clone())
+}
+
+/// Reads the job's state from the session cluster.
+async fn observe(run: &mut JobRun<'_>, at: &FlinkEndpoint) -> Result<(), ReconcileError> {
+    let Some(job_id) = run.job_id() else {
+        return Ok(());
+    };
+    if run
+        .last_reconciled()
+        .and_then(|l| l.spec.job.map(|j| j.desired_state()))
+        == Some(JobState::Suspended)
+    {
+        return Ok(());
+    }
+    let jobs = match run.ctx.flink.list_jobs(at).await {
+        Ok(jobs) => jobs,
+        Err(e) if e.is_unavailable() => {
+            run.set_job_state(FlinkJobState::Reconciling);
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(found) = jobs.iter().find(|j| j.jid == job_id) else {
+        return Ok(());
+    };
+    let state = FlinkJobState::parse(&found.state).unwrap_or(FlinkJobState::Reconciling);
+    let before = run.job_state();
+    {
+        let js = run.status.job_status.get_or_insert_with(Default::default);
+        js.job_name = Some(found.name.clone());
+        js.start_time = Some(found.start_time.to_string());
+    }
+    if before != Some(state) {
+        run.set_job_state(state);
+        run.event(
+            EventType::Normal,
+            JOB_STATUS_CHANGED,
+            format!(
+                "Job status changed from {} to {}",
+                before.map(|s| s.as_str()).unwrap_or("UNKNOWN"),
+                state.as_str()
+            ),
+        )
+        .await;
+        if state == FlinkJobState::Failed {
+            run.status.error = Some(error_json("FlinkJobException", "Job failed"));
+        }
+        if state.is_globally_terminal() {
+            if let Ok(stats) = run.ctx.flink.checkpoints(at, &job_id).await {
+                if let Some(latest) = stats.latest.completed {
+                    let info = run
+                        .status
+                        .job_status
+                        .get_or_insert_with(Default::default)
+                        .savepoint_info
+                        .get_or_insert_with(Default::default);
+                    let known = info
+                        .last_savepoint
+                        .as_ref()
+                        .and_then(|s| s.time_stamp)
+                        .unwrap_or(0);
+                    if latest.latest_ack_timestamp > known {
+                        info.last_savepoint = Some(Savepoint {
+                            time_stamp: Some(latest.latest_ack_timestamp),
+                            location: Some(latest.external_path),
+                            trigger_type: Some(SnapshotTriggerType::Unknown),
+                            format_type: None,
+                            trigger_nonce: None,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if state == FlinkJobState::Running {
+        run.mark_stable();
+        if run
+            .status
+            .error
+            .as_deref()
+            .map(|e| e.contains("FlinkJobException"))
+            .unwrap_or(false)
+        {
+            run.status.error = None;
+        }
+    }
+    Ok(())
+}
+
+/// Uploads the jar and runs it with a job id recorded first, so a retry after a crash finds
+/// the job instead of submitting it twice.
+async fn submit(
+    run: &mut JobRun<'_>,
+    at: &FlinkEndpoint,
+    spec: &FlinkSessionJobSpec,
+    savepoint: Option<String>,
+) -> Result<(), ReconcileError> {
+    let job_id = match (run.recon_state(), run.job_id()) {
+        (Some(ReconciliationState::Upgrading), Some(id)) => id,
+        _ => derive_job_id(&format!(
+            "{}/{}/{}/{}",
+            run.job.metadata.uid.clone().unwrap_or_default(),
+            run.namespace,
+            run.name,
+            run.now()
+        )),
+    };
+    let mode = if savepoint.is_some() {
+        Some(UpgradeMode::Savepoint)
+    } else {
+        None
+    };
+    run.record_reconciled(
+        spec,
+        JobState::Suspended,
+        mode,
+        ReconciliationState::Upgrading,
+    );
+    {
+        let js = run.status.job_status.get_or_insert_with(Default::default);
+        js.job_id = Some(job_id.clone());
+    }
+    run.set_job_state(FlinkJobState::Reconciling);
+    run.write_status().await?;
+    let already = run
+        .ctx
+        .flink
+        .list_jobs(at)
+        .await?
+        .iter()
+        .any(|j| j.jid == job_id);
+    if !already {
+        let job = spec.job.clone().unwrap_or_default();
+        let jar = job.jar_uri.clone().unwrap_or_default();
+        let jar_id = run.ctx.flink.upload_jar(at, &jar).await?;
+        let request = JarRunRequest {
+            entry_class: job.entry_class.clone(),
+            program_args_list: job.args.clone(),
+            parallelism: job.parallelism,
+            job_id: Some(job_id),
+            allow_non_restored_state: job.allow_non_restored_state,
+            savepoint_path: savepoint.clone(),
+        };
+        let result = run.ctx.flink.run_jar(at, &jar_id, &request).await;
+        // The uploaded jar is not needed once the job runs (or failed to).
+        let _ = run.ctx.flink.delete_jar(at, &jar_id).await;
+        result?;
+        let message = match &savepoint {
+            Some(p) => format!("Starting job from {p}"),
+            None => "Starting job".to_string(),
+        };
+        run.event(EventType::Normal, SUBMIT, message).await;
+    }
+    run.record_reconciled(spec, JobState::Running, mode, ReconciliationState::Deployed);
+    run.write_status().await?;
+    Ok(())
+}
+
+/// Stops the running job by the upgrade mode; the path to restore from when done.
+async fn suspend(
+    run: &mut JobRun<'_>,
+    at: &FlinkEndpoint,
+    conf: &EffectiveConfig,
+    mode: UpgradeMode,
+) -> Result<Suspended, ReconcileError> {
+    let Some(job_id) = run.job_id() else {
+        return Ok(Suspended::Done(None));
+    };
+    if run.recon_state() != Some(ReconciliationState::Upgrading) {
+        run.event(
+            EventType::Normal,
+            SUSPENDED,
+            "Suspending existing job.".to_string(),
+        )
+        .await;
+        run.status
+            .reconciliation_status
+            .get_or_insert_with(Default::default)
+            .state = Some(ReconciliationState::Upgrading);
+    }
+    match mode {
+        UpgradeMode::Stateless => {
+            match run.ctx.flink.cancel_job(at, &job_id).await {
+                Ok(()) | Err(FlinkError::NotFound(_)) | Err(FlinkError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(Suspended::Done(None))
+        }
+        UpgradeMode::Savepoint => {
+            let info = run
+                .status
+                .job_status
+                .get_or_insert_with(Default::default)
+                .savepoint_info
+                .get_or_insert_with(Default::default);
+            let Some(trigger) = info.trigger_id.clone() else {
+                if run.job_state() == Some(FlinkJobState::Finished) {
+                    // Stopped with a savepoint already (a crash came between).
+                    return Ok(Suspended::Done(newest_known_state(run)));
+                }
+                let trigger = run
+                    .ctx
+                    .flink
+                    .stop_with_savepoint(
+                        at,
+                        &job_id,
+                        conf.savepoints_dir().map(str::to_string),
+                        false,
+                    )
+                    .await?;
+                let now = run.now();
+                let info = run
+                    .status
+                    .job_status
+                    .get_or_insert_with(Default::default)
+                    .savepoint_info
+                    .get_or_insert_with(Default::default);
+                info.trigger_id = Some(trigger);
+                info.trigger_type = Some(SnapshotTriggerType::Upgrade);
+                info.trigger_timestamp = Some(now);
+                run.write_status().await?;
+                return Ok(Suspended::Pending);
+            };
+            let outcome = match run.ctx.flink.savepoint_status(at, &job_id, &trigger).await {
+                Ok(op) => op.outcome(),
+                Err(e) if e.is_unavailable() => return Ok(Suspended::Pending),
+                Err(FlinkError::NotFound(_)) => SnapshotOutcome::Failed {
+                    cause: "the savepoint trigger is unknown to the JobManager".into(),
+                },
+                Err(e) => return Err(e.into()),
+            };
+            let now = run.now();
+            let js = run.status.job_status.get_or_insert_with(Default::default);
+            let info = js.savepoint_info.get_or_insert_with(Default::default);
+            match outcome {
+                SnapshotOutcome::InProgress => Ok(Suspended::Pending),
+                SnapshotOutcome::Completed { location } => {
+                    info.trigger_id = None;
+                    info.trigger_type = None;
+                    info.trigger_timestamp = None;
+                    info.last_savepoint = Some(Savepoint {
+                        time_stamp: Some(now),
+                        location: location.clone(),
+                        trigger_type: Some(SnapshotTriggerType::Upgrade),
+                        format_type: None,
+                        trigger_nonce: None,
+                    });
+                    js.upgrade_savepoint_path = location.clone();
+                    // The location is in the API before the job is started again.
+                    run.write_status().await?;
+                    Ok(Suspended::Done(location))
+                }
+                SnapshotOutcome::Failed { cause } => {
+                    info.trigger_id = None;
+                    info.trigger_type = None;
+                    info.trigger_timestamp = None;
+                    run.status
+                        .reconciliation_status
+                        .get_or_insert_with(Default::default)
+                        .state = Some(ReconciliationState::Deployed);
+                    run.event(
+                        EventType::Warning,
+                        SAVEPOINT_ERROR,
+                        format!("Savepoint failed: {cause}"),
+                    )
+                    .await;
+                    run.write_status().await?;
+                    Err(ReconcileError::UpgradeFailed(format!(
+                        "Savepoint for the upgrade failed: {cause}"
+                    )))
+                }
+            }
+        }
+        UpgradeMode::LastState => {
+            // Session jobs have no HA metadata of their own: the newest checkpoint is the last
+            // state, and the job is cancelled after it is known.
+            let stats = run.ctx.flink.checkpoints(at, &job_id).await?;
+            let Some(latest) = stats.latest.completed else {
+                return Err(ReconcileError::UpgradeFailed("No completed checkpoint to upgrade from in last-state mode. Manual restore required.".into()));
+            };
+            run.status
+                .job_status
+                .get_or_insert_with(Default::default)
+                .upgrade_savepoint_path = Some(latest.external_path.clone());
+            run.write_status().await?;
+            match run.ctx.flink.cancel_job(at, &job_id).await {
+                Ok(()) | Err(FlinkError::NotFound(_)) | Err(FlinkError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(Suspended::Done(Some(latest.external_path)))
+        }
+    }
+}
+
+/// Deleting a session job cancels its job, with a savepoint when its mode asks for one.
+async fn cleanup(
+    run: &mut JobRun<'_>,
+    session: Option<&FlinkDeployment>,
+) -> Result<Option<Requeue>, ReconcileError> {
+    if !run
+        .job
+        .metadata
+        .finalizers
+        .as_ref()
+        .map(|f| f.iter().any(|x| x == SESSION_JOB_FINALIZER))
+        .unwrap_or(false)
+    {
+        return Ok(None);
+    }
+    if run.status.lifecycle_state != Some(ResourceLifecycleState::Deleting) {
+        run.status.lifecycle_state = Some(ResourceLifecycleState::Deleting);
+        run.event(
+            EventType::Normal,
+            CLEANUP,
+            "Cleaning up FlinkSessionJob".to_string(),
+        )
+        .await;
+        run.write_status().await?;
+    }
+    let spec = run.job.spec.clone();
+    if let (Some(session), Some(_)) = (session.filter(|s| ready(s)), run.job_id()) {
+        let conf = run.config(Some(session), &spec);
+        let at = endpoint(session, &conf);
+        let running = !run
+            .job_state()
+            .map(|s| s.is_globally_terminal())
+            .unwrap_or(false)
+            && run
+                .last_reconciled()
+                .and_then(|l| l.spec.job.map(|j| j.desired_state()))
+                != Some(JobState::Suspended);
+        if running {
+            let mode = spec
+                .job
+                .as_ref()
+                .map(|j| j.upgrade_mode())
+                .unwrap_or(UpgradeMode::Stateless);
+            let mode = if mode == UpgradeMode::Savepoint {
+                UpgradeMode::Savepoint
+            } else {
+                UpgradeMode::Stateless
+            };
+            if let Suspended::Pending = suspend(run, &at, &conf, mode).await? {
+                return Ok(Some(Requeue(
+                    Duration::from_secs(2).min(conf.progress_check_interval()),
+                )));
+            }
+            run.set_job_state(FlinkJobState::Canceled);
+        }
+    }
+    run.status.lifecycle_state = Some(ResourceLifecycleState::Deleted);
+    run.write_status().await?;
+    let finalizers: Vec<String> = run
+        .job
+        .metadata
+        .finalizers
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f != SESSION_JOB_FINALIZER)
+        .collect();
+    run.ctx
+        .kube
+        .set_session_job_finalizers(&run.job, finalizers)
+        .await?;
+    Ok(None)
+}
