@@ -51,14 +51,29 @@ impl World {
         self.stale_view.as_ref().unwrap_or(&self.kube)
     }
 
-    fn read(&mut self) {
+    fn read(&mut self) -> Result<(), KubeError> {
+        self.died()?;
         self.counters.kube_requests += 1;
+        Ok(())
+    }
+
+    /// After a simulated crash, the dead process's remaining calls go nowhere.
+    fn died(&self) -> Result<(), KubeError> {
+        if self.operator_crashed {
+            return Err(KubeError::Api("the operator process died".into()));
+        }
+        Ok(())
     }
 
     /// Every operator write passes here: counted, and refused under `apiConflict`.
     fn write(&mut self) -> Result<(), KubeError> {
+        self.died()?;
         self.counters.kube_requests += 1;
         self.counters.kube_writes += 1;
+        // A crash point: this write reaches the API, then the process dies.
+        if self.crash_after_write == Some(self.counters.kube_writes) {
+            self.operator_crashed = true;
+        }
         if self.consume_fault(FaultKind::ApiConflict, None) {
             return Err(KubeError::Conflict(
                 "simulated conflict (apiConflict fault)".into(),
@@ -73,7 +88,7 @@ impl World {
         ns: &str,
         name: &str,
     ) -> Result<Option<T>, KubeError> {
-        self.read();
+        self.read()?;
         self.view()
             .get(&key_of(kind, ns, name))
             .map(typed)
@@ -148,7 +163,7 @@ impl World {
                     && current.get("spec") == obj.get("spec")
                     && current.get("data") == obj.get("data");
                 if same {
-                    self.read();
+                    self.read()?;
                     return Ok(());
                 }
                 self.write()?;
@@ -161,7 +176,7 @@ impl World {
     fn delete_object(&mut self, kind: &str, ns: &str, name: &str) -> Result<(), KubeError> {
         let key = key_of(kind, ns, name);
         if self.kube.get(&key).is_none() {
-            self.read();
+            self.read()?;
             return Ok(());
         }
         self.write()?;
@@ -175,7 +190,7 @@ impl World {
         ns: &str,
         selector: &str,
     ) -> Result<Vec<T>, KubeError> {
-        self.read();
+        self.read()?;
         self.view()
             .list(kind, ns)
             .into_iter()
@@ -307,6 +322,9 @@ impl Clock for SimPorts {
 impl World {
     /// The cluster behind an endpoint, if its REST API answers now.
     fn rest(&mut self, at: &FlinkEndpoint) -> Result<&mut FlinkCluster, FlinkError> {
+        if self.operator_crashed {
+            return Err(FlinkError::Unavailable("the operator process died".into()));
+        }
         self.counters.flink_requests += 1;
         if self.fault_active(
             FaultKind::RestUnavailable,

@@ -39,6 +39,8 @@ pub struct Outcome {
     /// Named snapshots taken by `snapshot:` steps, and the final one ("end").
     pub snapshots: Vec<(String, String)>,
     pub end_ms: u64,
+    /// Writes the operator made to the Kubernetes API.
+    pub operator_writes: u64,
 }
 
 /// The operator as it lives in the simulation: its in-memory state is only the work queue
@@ -167,9 +169,30 @@ impl Simulation {
                 operator_config: &self.operator_config,
             };
             let _ = block_on(controller::reconcile_key(&ctx, &mut self.scheduler, &key));
+            let crashed = std::mem::take(&mut self.world().operator_crashed);
+            if crashed {
+                let offset = self.offset();
+                let writes = self.world().counters.kube_writes;
+                self.timeline.push(Entry {
+                    at_ms: offset,
+                    resource: "world".into(),
+                    what: What::Fault(format!("operator crashed after write {writes}")),
+                });
+                self.restart_operator();
+            }
             self.world().tick();
             self.record();
         }
+    }
+
+    /// Kills the operator right after its `n`-th write to the Kubernetes API.
+    pub fn crash_after_write(&mut self, n: u64) {
+        self.world().crash_after_write = Some(n);
+    }
+
+    /// Writes the operator has made so far.
+    pub fn operator_writes(&self) -> u64 {
+        self.world().counters.kube_writes
     }
 
     /// Appends what happened since the last look to the timeline, in order.
@@ -596,11 +619,13 @@ impl Simulation {
             }
         }
         snapshots.push(("end".into(), self.statuses()));
+        let operator_writes = self.operator_writes();
         Outcome {
             end_ms: self.offset(),
             timeline: self.timeline,
             failure,
             snapshots,
+            operator_writes,
         }
     }
 }

@@ -113,6 +113,10 @@ pub struct World {
     /// The resource the operator is reconciling now: jobs it submits through a session
     /// cluster's REST API are recorded as that resource's.
     pub current_actor: String,
+    /// Crash the operator right after its n-th write to the API (Sieve's intermediate
+    /// states); set when it happened.
+    pub crash_after_write: Option<u64>,
+    pub operator_crashed: bool,
 }
 
 /// What the timeline is made from.
@@ -171,6 +175,8 @@ impl World {
             journal: Vec::new(),
             state_log: Vec::new(),
             current_actor: String::new(),
+            crash_after_write: None,
+            operator_crashed: false,
         }
     }
 

@@ -275,10 +275,11 @@ async fn observe_job(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Result<()
         .job_status
         .as_ref()
         .and_then(|j| j.job_id.clone());
+    // An application cluster runs one job: the one the status names, else its newest.
     let found = jobs
         .iter()
-        .filter(|j| wanted.as_ref().map(|w| &j.jid == w).unwrap_or(true))
-        .max_by_key(|j| j.start_time);
+        .find(|j| wanted.as_ref() == Some(&j.jid))
+        .or_else(|| jobs.iter().max_by_key(|j| j.start_time));
     let Some(job) = found else {
         if job_state(run) != Some(FlinkJobState::Reconciling) || run.status.error.is_none() {
             // Before the job shows up it is simply not submitted yet; that is not an error.

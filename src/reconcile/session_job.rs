@@ -426,6 +426,23 @@ fn newest_known_state(run: &JobRun<'_>) -> Option<String> {
         .or_else(|| js.upgrade_savepoint_path.clone())
 }
 
+/// The upgrade savepoint completed after the job was last submitted, if any: the job was
+/// stopped with it already.
+fn upgrade_savepoint_since_deploy(run: &JobRun<'_>) -> Option<String> {
+    let deployed_at = run
+        .status
+        .reconciliation_status
+        .as_ref()?
+        .reconciliation_timestamp?;
+    let js = run.status.job_status.as_ref()?;
+    let last = js.savepoint_info.as_ref()?.last_savepoint.as_ref()?;
+    let recent =
+        last.trigger_type == Some(SnapshotTriggerType::Upgrade) && last.time_stamp? > deployed_at;
+    (recent && last.location.is_some() && last.location == js.upgrade_savepoint_path)
+        .then(|| last.location.clone())
+        .flatten()
+}
+
 /// Reads the job's state from the session cluster.
 async fn observe(run: &mut JobRun<'_>, at: &FlinkEndpoint) -> Result<(), ReconcileError> {
     let Some(job_id) = run.job_id() else {
@@ -620,9 +637,9 @@ async fn suspend(
                 .savepoint_info
                 .get_or_insert_with(Default::default);
             let Some(trigger) = info.trigger_id.clone() else {
-                if run.job_state() == Some(FlinkJobState::Finished) {
-                    // Stopped with a savepoint already (a crash came between).
-                    return Ok(Suspended::Done(newest_known_state(run)));
+                if let Some(path) = upgrade_savepoint_since_deploy(run) {
+                    // Stopped with a savepoint already; a crash came before the next step.
+                    return Ok(Suspended::Done(Some(path)));
                 }
                 let trigger = run
                     .ctx
@@ -747,6 +764,7 @@ async fn cleanup(
     if let (Some(session), Some(_)) = (session.filter(|s| ready(s)), run.job_id()) {
         let conf = run.config(Some(session), &spec);
         let at = endpoint(session, &conf);
+        observe(run, &at).await?;
         let running = !run
             .job_state()
             .map(|s| s.is_globally_terminal())

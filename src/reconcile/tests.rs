@@ -439,11 +439,19 @@ fn first_deploy_records_the_attempt_before_creating_anything() {
             "finalizers 1",
             "status CREATED - -",
             "status UPGRADING UPGRADING -",
+            "status UPGRADING UPGRADING -",
             "apply-config-map restore=- parallelism=2",
             "apply-deployment image=flink:2.3",
             "status DEPLOYED DEPLOYED -",
         ]
     );
+    // The attempt is recorded, then the job id it will run under, then the cluster is made.
+    let with_id = &protocol.statuses()[2];
+    assert!(with_id
+        .job_status
+        .as_ref()
+        .and_then(|j| j.job_id.as_ref())
+        .is_some());
     let first = &protocol.statuses()[1];
     let stored = StoredSpec::<FlinkDeploymentSpec>::parse(
         first

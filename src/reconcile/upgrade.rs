@@ -136,6 +136,15 @@ pub async fn deploy(
             options.savepoint_path = Some(p.clone());
         }
     }
+    if spec.job.is_some() {
+        // The job id goes to the API before the cluster that runs it, so that a restarted
+        // operator looks for the job that was really started.
+        run.status
+            .job_status
+            .get_or_insert_with(Default::default)
+            .job_id = options.job_id.clone();
+        run.write_status().await?;
+    }
     let objects = cluster::build(&run.fd, spec, &conf, &options);
     let kube = run.ctx.kube;
     kube.apply_config_map(&objects.config_map).await?;
