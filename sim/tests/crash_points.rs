@@ -78,3 +78,23 @@ fn session_jobs_survive_a_crash_after_any_write() {
 fn deletion_survives_a_crash_after_any_write() {
     every_crash_point("quickstart.yaml");
 }
+
+#[test]
+fn other_paths_survive_a_crash_after_any_write() {
+    for name in [
+        "stateless-upgrade.yaml",
+        "restart-nonce.yaml",
+        "terminal-failure-restart.yaml",
+        "session-cluster.yaml",
+        "savepoint-on-deletion.yaml",
+        "last-state-suspend-resume.yaml",
+        "savepoint-redeploy.yaml",
+        "initially-suspended.yaml",
+        "rollback-disabled.yaml",
+        "session-job-failure.yaml",
+        "manual-savepoint.yaml",
+        "standalone-mode.yaml",
+    ] {
+        every_crash_point(name);
+    }
+}

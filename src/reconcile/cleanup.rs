@@ -9,7 +9,7 @@ use super::{ReconcileError, Requeue, Run};
 use crate::crd::{
     FlinkDeploymentSpec, FlinkJobState, ResourceLifecycleState, DEPLOYMENT_FINALIZER,
 };
-use crate::ports::EventType;
+use crate::ports::{EventType, FlinkError};
 
 /// Runs the cleanup; returns when to look again, or None once the finalizer is removed.
 pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileError> {
@@ -67,12 +67,19 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
     }
     // A running job is stopped with a savepoint first when asked to.
     if let Some(spec) = deployed.as_ref().filter(|s| s.job.is_some()) {
-        if conf.savepoint_on_deletion() && job_state(run) == Some(FlinkJobState::Running) {
+        // Not again if it was taken already and a crash came before the teardown.
+        let taken = super::savepoint::upgrade_savepoint_since_deploy(run).is_some();
+        if conf.savepoint_on_deletion() && job_state(run) == Some(FlinkJobState::Running) && !taken
+        {
             if !super::savepoint::upgrade_savepoint_pending(run) {
-                super::savepoint::trigger_upgrade_savepoint(run, spec).await?;
-                return Ok(Some(Requeue(conf.progress_check_interval())));
-            }
-            if super::savepoint::poll_upgrade_savepoint(run, spec)
+                match super::savepoint::trigger_upgrade_savepoint(run, spec).await {
+                    Ok(()) => return Ok(Some(Requeue(conf.progress_check_interval()))),
+                    // The job already ended: there is nothing running to take a savepoint of.
+                    Err(ReconcileError::Flink(FlinkError::Conflict(_)))
+                    | Err(ReconcileError::Flink(FlinkError::NotFound(_))) => {}
+                    Err(e) => return Err(e),
+                }
+            } else if super::savepoint::poll_upgrade_savepoint(run, spec)
                 .await?
                 .is_none()
             {
