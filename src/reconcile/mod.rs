@@ -12,6 +12,7 @@ pub mod events;
 pub mod observe;
 pub mod savepoint;
 pub mod session_job;
+pub mod state;
 pub mod upgrade;
 
 use std::collections::BTreeMap;

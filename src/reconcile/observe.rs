@@ -8,7 +8,7 @@ use super::{error_json, ReconcileError, Run};
 use crate::cluster::{self, GENERATION_ANNOTATION};
 use crate::crd::{
     FlinkDeploymentSpec, FlinkJobState, JobManagerDeploymentStatus as Jm, JobState, JobStatus,
-    ReconciliationState, Savepoint, SnapshotTriggerType, StoredSpec,
+    ReconciliationState, StoredSpec,
 };
 use crate::ports::{EventType, FlinkEndpoint};
 
@@ -320,40 +320,15 @@ async fn observe_job(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Result<()
                 .await;
         }
         if new_state.is_globally_terminal() {
-            remember_latest_checkpoint(run, &at, &job.jid).await;
+            let flink = run.ctx.flink;
+            super::state::remember_latest_checkpoint(flink, &at, &job.jid, job_status_mut(run))
+                .await;
         }
     }
     if new_state == FlinkJobState::Running {
         mark_stable_if_deployed(run);
     }
     Ok(())
-}
-
-/// When a job stops for good, its newest checkpoint becomes the state to restore from,
-/// if it is newer than the last savepoint the status knows.
-async fn remember_latest_checkpoint(run: &mut Run<'_>, at: &FlinkEndpoint, job_id: &str) {
-    let Ok(stats) = run.ctx.flink.checkpoints(at, job_id).await else {
-        return;
-    };
-    let Some(latest) = stats.latest.completed else {
-        return;
-    };
-    let js = job_status_mut(run);
-    let info = js.savepoint_info.get_or_insert_with(Default::default);
-    let known = info
-        .last_savepoint
-        .as_ref()
-        .and_then(|s| s.time_stamp)
-        .unwrap_or(0);
-    if latest.latest_ack_timestamp > known {
-        info.last_savepoint = Some(Savepoint {
-            time_stamp: Some(latest.latest_ack_timestamp),
-            location: Some(latest.external_path),
-            trigger_type: Some(SnapshotTriggerType::Unknown),
-            format_type: None,
-            trigger_nonce: None,
-        });
-    }
 }
 
 async fn observe_session_cluster(

@@ -54,33 +54,17 @@ fn any_savepoint_pending(run: &Run<'_>) -> bool {
         .unwrap_or(false)
 }
 
-/// The upgrade savepoint completed after the reconciled spec was deployed, if any: then the
-/// job was already stopped with it and only the teardown remains (a crash came in between).
+/// See [`super::state::upgrade_savepoint_since_deploy`].
 pub fn upgrade_savepoint_since_deploy(run: &Run<'_>) -> Option<String> {
-    let deployed_at = run
-        .status
-        .reconciliation_status
-        .as_ref()?
-        .reconciliation_timestamp?;
-    let js = run.status.job_status.as_ref()?;
-    let last = js.savepoint_info.as_ref()?.last_savepoint.as_ref()?;
-    let recent =
-        last.trigger_type == Some(SnapshotTriggerType::Upgrade) && last.time_stamp? > deployed_at;
-    (recent && last.location.is_some() && last.location == js.upgrade_savepoint_path)
-        .then(|| last.location.clone())
-        .flatten()
+    super::state::upgrade_savepoint_since_deploy(
+        run.status.job_status.as_ref(),
+        run.status.reconciliation_status.as_ref(),
+    )
 }
 
-/// The newest state the status knows to restore from: the last savepoint (or the last
-/// checkpoint recorded when the job stopped), else the upgrade savepoint path.
+/// See [`super::state::newest_known_state`].
 pub fn newest_known_state(run: &Run<'_>) -> Option<String> {
-    let js = run.status.job_status.as_ref()?;
-    js.savepoint_info
-        .as_ref()
-        .and_then(|i| i.last_savepoint.as_ref())
-        .and_then(|s| s.location.clone())
-        .or_else(|| js.upgrade_savepoint_path.clone())
-        .filter(|p| !p.is_empty())
+    super::state::newest_known_state(run.status.job_status.as_ref())
 }
 
 /// Stop-with-savepoint for an upgrade. The trigger is written to status at once, so a

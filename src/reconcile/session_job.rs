@@ -418,29 +418,14 @@ fn restore_mode(restore: &Option<String>) -> UpgradeMode {
 }
 
 fn newest_known_state(run: &JobRun<'_>) -> Option<String> {
-    let js = run.status.job_status.as_ref()?;
-    js.savepoint_info
-        .as_ref()
-        .and_then(|i| i.last_savepoint.as_ref())
-        .and_then(|s| s.location.clone())
-        .or_else(|| js.upgrade_savepoint_path.clone())
+    super::state::newest_known_state(run.status.job_status.as_ref())
 }
 
-/// The upgrade savepoint completed after the job was last submitted, if any: the job was
-/// stopped with it already.
 fn upgrade_savepoint_since_deploy(run: &JobRun<'_>) -> Option<String> {
-    let deployed_at = run
-        .status
-        .reconciliation_status
-        .as_ref()?
-        .reconciliation_timestamp?;
-    let js = run.status.job_status.as_ref()?;
-    let last = js.savepoint_info.as_ref()?.last_savepoint.as_ref()?;
-    let recent =
-        last.trigger_type == Some(SnapshotTriggerType::Upgrade) && last.time_stamp? > deployed_at;
-    (recent && last.location.is_some() && last.location == js.upgrade_savepoint_path)
-        .then(|| last.location.clone())
-        .flatten()
+    super::state::upgrade_savepoint_since_deploy(
+        run.status.job_status.as_ref(),
+        run.status.reconciliation_status.as_ref(),
+    )
 }
 
 /// Reads the job's state from the session cluster.
@@ -489,30 +474,9 @@ async fn observe(run: &mut JobRun<'_>, at: &FlinkEndpoint) -> Result<(), Reconci
             run.status.error = Some(error_json("FlinkJobException", "Job failed"));
         }
         if state.is_globally_terminal() {
-            if let Ok(stats) = run.ctx.flink.checkpoints(at, &job_id).await {
-                if let Some(latest) = stats.latest.completed {
-                    let info = run
-                        .status
-                        .job_status
-                        .get_or_insert_with(Default::default)
-                        .savepoint_info
-                        .get_or_insert_with(Default::default);
-                    let known = info
-                        .last_savepoint
-                        .as_ref()
-                        .and_then(|s| s.time_stamp)
-                        .unwrap_or(0);
-                    if latest.latest_ack_timestamp > known {
-                        info.last_savepoint = Some(Savepoint {
-                            time_stamp: Some(latest.latest_ack_timestamp),
-                            location: Some(latest.external_path),
-                            trigger_type: Some(SnapshotTriggerType::Unknown),
-                            format_type: None,
-                            trigger_nonce: None,
-                        });
-                    }
-                }
-            }
+            let flink = run.ctx.flink;
+            let js = run.status.job_status.get_or_insert_with(Default::default);
+            super::state::remember_latest_checkpoint(flink, at, &job_id, js).await;
         }
     }
     if state == FlinkJobState::Running {
