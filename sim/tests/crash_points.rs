@@ -61,5 +61,6 @@ fn every_scenario_survives_a_crash_after_any_write() {
             crash_points += 1;
         }
     }
+    println!("{crash_points} crash points, all held");
     assert!(crash_points > 500, "only {crash_points} crash points");
 }
