@@ -35,6 +35,8 @@ pub const SNAPSHOT_RESOURCE_ENABLED: &str = "kubernetes.operator.snapshot.resour
 /// Flink's own keys the operator reads.
 pub const CHECKPOINTS_DIR: &str = "state.checkpoints.dir";
 pub const SAVEPOINTS_DIR: &str = "state.savepoints.dir";
+pub const CHECKPOINTS_DIR_2X: &str = "execution.checkpointing.dir";
+pub const SAVEPOINTS_DIR_2X: &str = "execution.checkpointing.savepoint-dir";
 pub const HA_TYPE: &str = "high-availability.type";
 pub const HA_TYPE_LEGACY: &str = "high-availability";
 pub const REST_PORT: &str = "rest.port";
@@ -159,11 +161,15 @@ impl EffectiveConfig {
             .and_then(|v| v.parse().ok())
             .unwrap_or(15)
     }
+    /// `state.checkpoints.dir`, or its Flink 2.x name `execution.checkpointing.dir`.
     pub fn checkpoints_dir(&self) -> Option<&str> {
         self.get(CHECKPOINTS_DIR)
+            .or_else(|| self.get(CHECKPOINTS_DIR_2X))
     }
+    /// `state.savepoints.dir`, or its Flink 2.x name `execution.checkpointing.savepoint-dir`.
     pub fn savepoints_dir(&self) -> Option<&str> {
         self.get(SAVEPOINTS_DIR)
+            .or_else(|| self.get(SAVEPOINTS_DIR_2X))
     }
     /// Kubernetes or ZooKeeper HA (the new and the legacy key).
     pub fn ha_enabled(&self) -> bool {
@@ -213,6 +219,24 @@ mod tests {
         assert_eq!(c.periodic_savepoint_interval(), None);
         assert_eq!(c.savepoint_history_max_count(), 10);
         assert_eq!(c.rest_port(), 8081);
+    }
+
+    #[test]
+    fn state_directories_under_either_name() {
+        let old = EffectiveConfig::new(
+            &conf(&[]),
+            &conf(&[(CHECKPOINTS_DIR, "a"), (SAVEPOINTS_DIR, "b")]),
+        );
+        let new = EffectiveConfig::new(
+            &conf(&[]),
+            &conf(&[(CHECKPOINTS_DIR_2X, "a"), (SAVEPOINTS_DIR_2X, "b")]),
+        );
+        for c in [old, new] {
+            assert_eq!(
+                (c.checkpoints_dir(), c.savepoints_dir()),
+                (Some("a"), Some("b"))
+            );
+        }
     }
 
     #[test]

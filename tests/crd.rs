@@ -245,9 +245,8 @@ fn the_generated_schemas_are_structural() {
 /// the API server would demand where upstream does not. The pod schema from k8s-openapi brings
 /// many (`podTemplate` requires `metadata`, `podTemplate.spec` requires `containers`), which
 /// would make the API server refuse `examples/pod-template.yaml` (its JobManager pod template
-/// has neither). The fix belongs in `src/crd` (drop `required` from the generated schema).
+/// has neither); `src/crd` drops them, as upstream requires nothing.
 #[test]
-#[ignore = "src/crd: the generated schema still carries k8s-openapi's `required` lists"]
 fn required_fields_are_no_stricter_than_upstream() {
     for (kind, mine, theirs) in pairs() {
         let (m, t) = (all_nodes(&mine), all_nodes(&theirs));

@@ -106,10 +106,16 @@ pub struct FlinkCluster {
 
 impl FlinkCluster {
     pub fn checkpoints_dir(&self) -> Option<String> {
-        self.config.get("state.checkpoints.dir").cloned()
+        self.config
+            .get("state.checkpoints.dir")
+            .or_else(|| self.config.get("execution.checkpointing.dir"))
+            .cloned()
     }
     pub fn savepoints_dir(&self) -> Option<String> {
-        self.config.get("state.savepoints.dir").cloned()
+        self.config
+            .get("state.savepoints.dir")
+            .or_else(|| self.config.get("execution.checkpointing.savepoint-dir"))
+            .cloned()
     }
     pub fn ha_enabled(&self) -> bool {
         let v = self

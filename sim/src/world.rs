@@ -808,7 +808,7 @@ impl World {
             let mut cluster = self.clusters.remove(&key).unwrap();
             // Job state changes that are due.
             let ha = cluster.ha_enabled();
-            let checkpoint_dir = cluster.config.get("state.checkpoints.dir").cloned();
+            let checkpoint_dir = cluster.checkpoints_dir();
             for job in cluster.jobs.iter_mut() {
                 if let Some((at, next)) = job.next_transition {
                     if at <= now {
@@ -868,9 +868,7 @@ impl World {
                     Err("org.apache.flink.runtime.checkpoint.CheckpointException: Checkpoint was declined (simulated savepoint failure)".to_string())
                 } else if op.checkpoint {
                     let dir = cluster
-                        .config
-                        .get("state.checkpoints.dir")
-                        .cloned()
+                        .checkpoints_dir()
                         .unwrap_or_else(|| "file:///checkpoints".into());
                     let job = cluster.job_mut(&op.job_id).unwrap();
                     let (path, dropped) = job.complete_checkpoint(&dir, now);

@@ -23,9 +23,27 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         .map(|crd| {
             let mut value = serde_json::to_value(&crd).expect("a CRD always serializes");
             strip_null_from_enums(&mut value);
+            strip_required(&mut value);
             serde_json::from_value(value).expect("still a CRD")
         })
         .collect()
+}
+
+/// The upstream CRDs require no field at all (so a pod template may give only the parts it
+/// changes, and a canary resource needs no spec); the generated Pod schema would require
+/// `containers` and more. The API server must accept what upstream accepts.
+fn strip_required(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            // A `required` list of field names, not a property that happens to be so named.
+            if map.get("required").map(|r| r.is_array()).unwrap_or(false) {
+                map.remove("required");
+            }
+            map.values_mut().for_each(strip_required);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_required),
+        _ => {}
+    }
 }
 
 /// Optional enums come out of the schema generator as `enum: [..., null]`; the upstream CRDs
