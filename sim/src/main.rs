@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use flink_sim::load::load_scenario;
-use flink_sim::runner::Simulation;
+use flink_sim::runner::{check_crash_points, Simulation};
 use flink_sim::timeline::render;
 
-const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html]";
+const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html] [--crash-points]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let mut file = None;
     let mut seed = None;
     let mut html = None;
+    let mut crash_points = false;
     let mut rest = args[1..].iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
+            "--crash-points" => crash_points = true,
             "--timeline" => match rest.next() {
                 Some(p) => html = Some(PathBuf::from(p)),
                 None => {
@@ -70,6 +72,18 @@ fn main() -> ExitCode {
         if let Err(e) = std::fs::write(&path, page) {
             eprintln!("cannot write {}: {e}", path.display());
             return ExitCode::from(1);
+        }
+    }
+    if outcome.failure.is_none() && crash_points {
+        // The same run again, with the operator killed after each of its writes in turn.
+        match check_crash_points(&scenario) {
+            Ok(n) => println!("--- crash points: the operator was killed after each of its {n} writes in turn; every check held"),
+            Err((n, failed)) => {
+                println!("--- crash points: killed after write {n}, the run went like this:");
+                print!("{}", render(&failed.timeline));
+                eprintln!("{}", failed.failure.unwrap_or_else(|| format!("the crash after write {n} did not happen")));
+                return ExitCode::from(1);
+            }
         }
     }
     match outcome.failure {

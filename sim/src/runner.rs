@@ -703,6 +703,30 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Sieve's intermediate states: runs the scenario once for reference, then once per write
+/// the operator made, killing it right after that write. `Ok(n)` when all `n` crash points
+/// held every await, expect and invariant; else the first that did not, with its run.
+pub fn check_crash_points(scenario: &Scenario) -> Result<u64, (u64, Outcome)> {
+    let reference = Simulation::new(scenario).run(scenario);
+    if reference.failure.is_some() {
+        return Err((0, reference));
+    }
+    for n in 1..=reference.operator_writes {
+        let mut sim = Simulation::new(scenario);
+        sim.crash_after_write(n);
+        let outcome = sim.run(scenario);
+        let crashed = format!("operator crashed after write {n}");
+        let happened = outcome
+            .timeline
+            .iter()
+            .any(|e| e.describe().contains(&crashed));
+        if outcome.failure.is_some() || !happened {
+            return Err((n, outcome));
+        }
+    }
+    Ok(reference.operator_writes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use flink_sim::load::load_scenario;
-use flink_sim::runner::Simulation;
+use flink_sim::runner::check_crash_points;
 use flink_sim::timeline::render;
 
 fn scenarios(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -31,34 +31,14 @@ fn every_scenario_survives_a_crash_after_any_write() {
     let mut crash_points = 0;
     for file in files {
         let scenario = load_scenario(&file).unwrap();
-        let reference = Simulation::new(&scenario).run(&scenario);
-        assert!(
-            reference.failure.is_none(),
-            "{}: {:?}",
-            file.display(),
-            reference.failure
-        );
-        for n in 1..=reference.operator_writes {
-            let mut sim = Simulation::new(&scenario);
-            sim.crash_after_write(n);
-            let outcome = sim.run(&scenario);
-            if let Some(failure) = &outcome.failure {
-                panic!(
-                    "{}, operator crashed after write {n}:\n{}\n{failure}",
-                    file.display(),
-                    render(&outcome.timeline)
-                );
-            }
-            let crashed = format!("operator crashed after write {n}");
-            assert!(
-                outcome
-                    .timeline
-                    .iter()
-                    .any(|e| e.describe().contains(&crashed)),
-                "{}: the crash after write {n} did not happen",
-                file.display()
-            );
-            crash_points += 1;
+        match check_crash_points(&scenario) {
+            Ok(n) => crash_points += n,
+            Err((n, outcome)) => panic!(
+                "{}, operator crashed after write {n}:\n{}\n{:?}",
+                file.display(),
+                render(&outcome.timeline),
+                outcome.failure
+            ),
         }
     }
     println!("{crash_points} crash points, all held");
