@@ -168,6 +168,7 @@ impl Simulation {
                 clock: &self.ports,
                 operator_config: &self.operator_config,
             };
+            // Errors are retried with backoff by the controller; the run shows their effects.
             let _ = block_on(controller::reconcile_key(&ctx, &mut self.scheduler, &key));
             let crashed = std::mem::take(&mut self.world().operator_crashed);
             if crashed {

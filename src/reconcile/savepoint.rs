@@ -2,15 +2,56 @@
 //! ones, and the savepoint history with its cleanup. Recorded in the status fields
 //! (`jobStatus.savepointInfo`, `checkpointInfo`, `upgradeSavepointPath`) as upstream does
 //! with `kubernetes.operator.snapshot.resource.enabled: false`.
+//!
+//! The same code serves both kinds: a [`SnapshotHost`] is a resource being reconciled
+//! (a FlinkDeployment's `Run`, a FlinkSessionJob's run) with its job status and ports.
+
+use async_trait::async_trait;
 
 use super::events::*;
 use super::observe::{endpoint, job_state};
 use super::{ReconcileError, Run};
+use crate::config::EffectiveConfig;
 use crate::crd::{
     Checkpoint, CheckpointType, FlinkDeploymentSpec, FlinkJobState, JobManagerDeploymentStatus,
-    Savepoint, SavepointFormatType, SavepointInfo, SnapshotTriggerType,
+    JobSpec, JobStatus, ReconciliationStatus, Savepoint, SavepointFormatType, SavepointInfo,
+    SnapshotTriggerType,
 };
-use crate::ports::{EventType, SnapshotOutcome};
+use crate::ports::{EventType, FlinkApi, FlinkEndpoint, FlinkError, SnapshotOutcome};
+
+/// What snapshot handling needs of a resource being reconciled.
+#[async_trait]
+pub trait SnapshotHost: Send {
+    fn job(&self) -> Option<&JobStatus>;
+    fn job_mut(&mut self) -> &mut JobStatus;
+    fn reconciliation_mut(&mut self) -> Option<&mut ReconciliationStatus>;
+    fn flink(&self) -> &dyn FlinkApi;
+    fn now(&self) -> i64;
+    async fn snapshot_event(&self, event_type: EventType, reason: &str, message: String);
+}
+
+#[async_trait]
+impl SnapshotHost for Run<'_> {
+    fn job(&self) -> Option<&JobStatus> {
+        self.status.job_status.as_ref()
+    }
+    fn job_mut(&mut self) -> &mut JobStatus {
+        self.status.job_status.get_or_insert_with(Default::default)
+    }
+    fn reconciliation_mut(&mut self) -> Option<&mut ReconciliationStatus> {
+        self.status.reconciliation_status.as_mut()
+    }
+    fn flink(&self) -> &dyn FlinkApi {
+        self.ctx.flink
+    }
+    fn now(&self) -> i64 {
+        Run::now(self)
+    }
+    async fn snapshot_event(&self, event_type: EventType, reason: &str, message: String) {
+        self.event(event_type, reason, COMPONENT_SNAPSHOT, message)
+            .await
+    }
+}
 
 fn format_type(text: &str) -> SavepointFormatType {
     match text {
@@ -20,37 +61,26 @@ fn format_type(text: &str) -> SavepointFormatType {
     }
 }
 
-fn info_mut<'r>(run: &'r mut Run<'_>) -> &'r mut SavepointInfo {
-    run.status
-        .job_status
-        .get_or_insert_with(Default::default)
+fn info_mut<H: SnapshotHost + ?Sized>(host: &mut H) -> &mut SavepointInfo {
+    host.job_mut()
         .savepoint_info
         .get_or_insert_with(Default::default)
 }
 
-fn job_id(run: &Run<'_>) -> String {
-    run.status
-        .job_status
-        .as_ref()
+fn job_id<H: SnapshotHost + ?Sized>(host: &H) -> String {
+    host.job()
         .and_then(|j| j.job_id.clone())
         .unwrap_or_default()
 }
 
-pub fn upgrade_savepoint_pending(run: &Run<'_>) -> bool {
-    run.status
-        .job_status
-        .as_ref()
-        .and_then(|j| j.savepoint_info.as_ref())
-        .map(|i| i.trigger_id.is_some() && i.trigger_type == Some(SnapshotTriggerType::Upgrade))
-        .unwrap_or(false)
+fn pending_trigger(job: Option<&JobStatus>) -> Option<(String, Option<SnapshotTriggerType>)> {
+    let info = job?.savepoint_info.as_ref()?;
+    Some((info.trigger_id.clone()?, info.trigger_type))
 }
 
-fn any_savepoint_pending(run: &Run<'_>) -> bool {
-    run.status
-        .job_status
-        .as_ref()
-        .and_then(|j| j.savepoint_info.as_ref())
-        .map(|i| i.trigger_id.is_some())
+pub fn upgrade_savepoint_pending(run: &Run<'_>) -> bool {
+    pending_trigger(run.status.job_status.as_ref())
+        .map(|(_, t)| t == Some(SnapshotTriggerType::Upgrade))
         .unwrap_or(false)
 }
 
@@ -81,7 +111,7 @@ pub async fn trigger_upgrade_savepoint(
         .flink
         .stop_with_savepoint(&at, &job_id(run), dir, false)
         .await?;
-    let now = run.now();
+    let now = Run::now(run);
     let format = format_type(&conf.savepoint_format_type());
     let info = info_mut(run);
     info.trigger_id = Some(trigger);
@@ -98,13 +128,12 @@ pub async fn poll_upgrade_savepoint(
     run: &mut Run<'_>,
     deployed: &FlinkDeploymentSpec,
 ) -> Result<Option<String>, ReconcileError> {
-    match poll_pending(run, deployed).await? {
+    let conf = run.config_of(deployed);
+    let at = endpoint(run, deployed);
+    match poll_savepoint(run, &at, &conf, None).await? {
         Polled::InProgress => Ok(None),
         Polled::Completed(location) => {
-            run.status
-                .job_status
-                .get_or_insert_with(Default::default)
-                .upgrade_savepoint_path = Some(location.clone());
+            run.job_mut().upgrade_savepoint_path = Some(location.clone());
             Ok(Some(location))
         }
         Polled::Failed(cause) => {
@@ -120,149 +149,137 @@ pub async fn poll_upgrade_savepoint(
     }
 }
 
-enum Polled {
+pub enum Polled {
     InProgress,
     Completed(String),
     Failed(String),
 }
 
 /// Polls the pending savepoint trigger and records its outcome in the status.
-async fn poll_pending(
-    run: &mut Run<'_>,
-    deployed: &FlinkDeploymentSpec,
+/// `manual_nonce` is the nonce a manual savepoint answers.
+pub async fn poll_savepoint<H: SnapshotHost + ?Sized>(
+    host: &mut H,
+    at: &FlinkEndpoint,
+    conf: &EffectiveConfig,
+    manual_nonce: Option<i64>,
 ) -> Result<Polled, ReconcileError> {
-    let conf = run.config_of(deployed);
-    let at = endpoint(run, deployed);
-    let Some(trigger) = run
-        .status
-        .job_status
-        .as_ref()
-        .and_then(|j| j.savepoint_info.as_ref())
-        .and_then(|i| i.trigger_id.clone())
-    else {
+    let Some((trigger, _)) = pending_trigger(host.job()) else {
         return Ok(Polled::InProgress);
     };
-    let outcome = match run
-        .ctx
-        .flink
-        .savepoint_status(&at, &job_id(run), &trigger)
+    let outcome = match host
+        .flink()
+        .savepoint_status(at, &job_id(host), &trigger)
         .await
     {
         Ok(op) => op.outcome(),
         // The trigger is gone with its JobManager: the savepoint never completed.
-        Err(crate::ports::FlinkError::NotFound(_)) => SnapshotOutcome::Failed {
+        Err(FlinkError::NotFound(_)) => SnapshotOutcome::Failed {
             cause: "the savepoint trigger is unknown to the JobManager".into(),
         },
         Err(e) if e.is_unavailable() => return Ok(Polled::InProgress),
         Err(e) => return Err(e.into()),
     };
-    let now = run.now();
-    let info = info_mut(run);
+    let now = host.now();
+    let info = info_mut(host);
     let trigger_type = info.trigger_type.unwrap_or(SnapshotTriggerType::Unknown);
     let format = info.format_type;
-    match outcome {
-        SnapshotOutcome::InProgress => Ok(Polled::InProgress),
+    let polled = match outcome {
+        SnapshotOutcome::InProgress => return Ok(Polled::InProgress),
         SnapshotOutcome::Completed { location } => {
             let location = location.unwrap_or_default();
-            let nonce = (trigger_type == SnapshotTriggerType::Manual)
-                .then(|| {
-                    deployed
-                        .job
-                        .as_ref()
-                        .and_then(|j| j.savepoint_trigger_nonce)
-                })
-                .flatten();
             let savepoint = Savepoint {
                 time_stamp: Some(now),
                 location: Some(location.clone()),
                 trigger_type: Some(trigger_type),
                 format_type: format,
-                trigger_nonce: nonce,
+                trigger_nonce: manual_nonce.filter(|_| trigger_type == SnapshotTriggerType::Manual),
             };
             info.last_savepoint = Some(savepoint.clone());
             info.savepoint_history
                 .get_or_insert_with(Vec::new)
                 .push(savepoint);
-            info.trigger_id = None;
-            info.trigger_timestamp = None;
-            info.trigger_type = None;
-            info.format_type = None;
-            run.event(
+            Polled::Completed(location)
+        }
+        SnapshotOutcome::Failed { cause } => Polled::Failed(cause),
+    };
+    info.trigger_id = None;
+    info.trigger_timestamp = None;
+    info.trigger_type = None;
+    info.format_type = None;
+    match &polled {
+        Polled::Completed(location) => {
+            host.snapshot_event(
                 EventType::Normal,
                 SAVEPOINT,
-                COMPONENT_SNAPSHOT,
                 format!("Savepoint completed: {location}"),
             )
             .await;
-            cleanup_history(run, deployed, &conf).await;
-            Ok(Polled::Completed(location))
+            cleanup_history(host, at, conf).await;
         }
-        SnapshotOutcome::Failed { cause } => {
-            if trigger_type == SnapshotTriggerType::Periodic {
-                // Wait a full interval before the next attempt, as upstream does.
-                info.last_periodic_savepoint_timestamp = Some(now);
-            }
-            info.trigger_id = None;
-            info.trigger_timestamp = None;
-            info.trigger_type = None;
-            info.format_type = None;
-            run.event(
+        Polled::Failed(cause) => {
+            host.snapshot_event(
                 EventType::Warning,
                 SAVEPOINT_ERROR,
-                COMPONENT_SNAPSHOT,
                 format!("Savepoint failed: {cause}"),
             )
             .await;
-            Ok(Polled::Failed(cause))
         }
+        Polled::InProgress => {}
     }
+    Ok(polled)
 }
 
-/// Polls manual and periodic snapshots in flight (upgrade savepoints belong to the upgrade).
+/// Polls manual and periodic snapshots in flight (an upgrade savepoint belongs to the upgrade).
+pub async fn poll_snapshots<H: SnapshotHost + ?Sized>(
+    host: &mut H,
+    at: &FlinkEndpoint,
+    conf: &EffectiveConfig,
+    job: &JobSpec,
+) -> Result<(), ReconcileError> {
+    let pending = pending_trigger(host.job());
+    if pending.is_some() && pending.map(|(_, t)| t) != Some(Some(SnapshotTriggerType::Upgrade)) {
+        poll_savepoint(host, at, conf, job.savepoint_trigger_nonce).await?;
+    }
+    poll_checkpoint(host, at, job.checkpoint_trigger_nonce).await
+}
+
+/// [`poll_snapshots`] for a FlinkDeployment.
 pub async fn observe_snapshots(
     run: &mut Run<'_>,
     deployed: &FlinkDeploymentSpec,
 ) -> Result<(), ReconcileError> {
-    if any_savepoint_pending(run) && !upgrade_savepoint_pending(run) {
-        poll_pending(run, deployed).await?;
-    }
-    poll_checkpoint(run, deployed).await
+    let conf = run.config_of(deployed);
+    let at = endpoint(run, deployed);
+    poll_snapshots(run, &at, &conf, &deployed.job.clone().unwrap_or_default()).await
 }
 
-async fn poll_checkpoint(
-    run: &mut Run<'_>,
-    deployed: &FlinkDeploymentSpec,
+async fn poll_checkpoint<H: SnapshotHost + ?Sized>(
+    host: &mut H,
+    at: &FlinkEndpoint,
+    nonce: Option<i64>,
 ) -> Result<(), ReconcileError> {
-    let Some(info) = run
-        .status
-        .job_status
-        .as_ref()
-        .and_then(|j| j.checkpoint_info.clone())
+    let Some(trigger) = host
+        .job()
+        .and_then(|j| j.checkpoint_info.as_ref())
+        .and_then(|c| c.trigger_id.clone())
     else {
         return Ok(());
     };
-    let Some(trigger) = info.trigger_id.clone() else {
-        return Ok(());
-    };
-    let at = endpoint(run, deployed);
-    let outcome = match run
-        .ctx
-        .flink
-        .checkpoint_status(&at, &job_id(run), &trigger)
+    let outcome = match host
+        .flink()
+        .checkpoint_status(at, &job_id(host), &trigger)
         .await
     {
         Ok(op) => op.outcome(),
-        Err(crate::ports::FlinkError::NotFound(_)) => SnapshotOutcome::Failed {
+        Err(FlinkError::NotFound(_)) => SnapshotOutcome::Failed {
             cause: "the checkpoint trigger is unknown to the JobManager".into(),
         },
         Err(e) if e.is_unavailable() => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let now = run.now();
-    let ci = run
-        .status
-        .job_status
-        .get_or_insert_with(Default::default)
+    let now = host.now();
+    let ci = host
+        .job_mut()
         .checkpoint_info
         .get_or_insert_with(Default::default);
     match outcome {
@@ -272,26 +289,21 @@ async fn poll_checkpoint(
                 time_stamp: Some(now),
                 trigger_type: ci.trigger_type,
                 format_type: ci.format_type,
-                trigger_nonce: deployed
-                    .job
-                    .as_ref()
-                    .and_then(|j| j.checkpoint_trigger_nonce),
+                trigger_nonce: nonce
+                    .filter(|_| ci.trigger_type == Some(SnapshotTriggerType::Manual)),
             });
         }
         SnapshotOutcome::Failed { cause } => {
-            run.event(
+            host.snapshot_event(
                 EventType::Warning,
                 CHECKPOINT_ERROR,
-                COMPONENT_SNAPSHOT,
                 format!("Checkpoint failed: {cause}"),
             )
             .await;
         }
     }
-    let ci = run
-        .status
-        .job_status
-        .get_or_insert_with(Default::default)
+    let ci = host
+        .job_mut()
         .checkpoint_info
         .get_or_insert_with(Default::default);
     ci.trigger_id = None;
@@ -322,28 +334,22 @@ fn due_trigger(
 }
 
 /// Starts manual (nonce) and periodic savepoints and checkpoints, one of each kind at a
-/// time, only while the job runs.
-pub async fn trigger_snapshots(
-    run: &mut Run<'_>,
-    desired: &FlinkDeploymentSpec,
-    deployed: &FlinkDeploymentSpec,
+/// time. The caller makes sure the job runs. `desired` is the job as the spec asks for it,
+/// `reconciled` the job as last acted on (its nonces say which requests were served).
+pub async fn start_snapshots<H: SnapshotHost + ?Sized>(
+    host: &mut H,
+    at: &FlinkEndpoint,
+    conf: &EffectiveConfig,
+    desired: &JobSpec,
+    reconciled: &JobSpec,
 ) -> Result<bool, ReconcileError> {
-    if job_state(run) != Some(FlinkJobState::Running)
-        || run.status.job_manager_deployment_status != Some(JobManagerDeploymentStatus::Ready)
-    {
-        return Ok(false);
-    }
-    let conf = run.config_of(desired);
-    let now = run.now();
-    let at = endpoint(run, deployed);
-    let desired_job = desired.job.clone().unwrap_or_default();
-    let deployed_job = deployed.job.clone().unwrap_or_default();
-    let js = run.status.job_status.clone().unwrap_or_default();
+    let now = host.now();
+    let js = host.job().cloned().unwrap_or_default();
     let started = js.start_time.as_ref().and_then(|t| t.parse().ok());
     let sp = js.savepoint_info.clone().unwrap_or_default();
     let savepoint_due = due_trigger(
-        desired_job.savepoint_trigger_nonce,
-        deployed_job.savepoint_trigger_nonce,
+        desired.savepoint_trigger_nonce,
+        reconciled.savepoint_trigger_nonce,
         conf.periodic_savepoint_interval(),
         sp.last_periodic_savepoint_timestamp,
         started,
@@ -352,12 +358,11 @@ pub async fn trigger_snapshots(
     if let (None, Some(kind)) = (&sp.trigger_id, savepoint_due) {
         let dir = conf.savepoints_dir().map(str::to_string);
         let format = conf.savepoint_format_type();
-        let trigger = run
-            .ctx
-            .flink
-            .trigger_savepoint(&at, &job_id(run), dir, &format)
+        let trigger = host
+            .flink()
+            .trigger_savepoint(at, &job_id(host), dir, &format)
             .await?;
-        let info = info_mut(run);
+        let info = info_mut(host);
         info.trigger_id = Some(trigger);
         info.trigger_timestamp = Some(now);
         info.trigger_type = Some(kind);
@@ -367,17 +372,17 @@ pub async fn trigger_snapshots(
             info.last_periodic_savepoint_timestamp = Some(now);
         } else {
             consume_nonce(
-                run,
-                |j, n| j.savepoint_trigger_nonce = n,
-                desired_job.savepoint_trigger_nonce,
+                host,
+                "savepointTriggerNonce",
+                desired.savepoint_trigger_nonce,
             );
         }
         return Ok(true);
     }
     let cp = js.checkpoint_info.clone().unwrap_or_default();
     let checkpoint_due = due_trigger(
-        desired_job.checkpoint_trigger_nonce,
-        deployed_job.checkpoint_trigger_nonce,
+        desired.checkpoint_trigger_nonce,
+        reconciled.checkpoint_trigger_nonce,
         conf.periodic_checkpoint_interval(),
         cp.last_periodic_checkpoint_timestamp,
         started,
@@ -385,15 +390,12 @@ pub async fn trigger_snapshots(
     );
     if let (None, Some(kind)) = (&cp.trigger_id, checkpoint_due) {
         let checkpoint_type = conf.checkpoint_type();
-        let trigger = run
-            .ctx
-            .flink
-            .trigger_checkpoint(&at, &job_id(run), &checkpoint_type)
+        let trigger = host
+            .flink()
+            .trigger_checkpoint(at, &job_id(host), &checkpoint_type)
             .await?;
-        let ci = run
-            .status
-            .job_status
-            .get_or_insert_with(Default::default)
+        let ci = host
+            .job_mut()
             .checkpoint_info
             .get_or_insert_with(Default::default);
         ci.trigger_id = Some(trigger);
@@ -408,9 +410,9 @@ pub async fn trigger_snapshots(
             ci.last_periodic_checkpoint_timestamp = Some(now);
         } else {
             consume_nonce(
-                run,
-                |j, n| j.checkpoint_trigger_nonce = n,
-                desired_job.checkpoint_trigger_nonce,
+                host,
+                "checkpointTriggerNonce",
+                desired.checkpoint_trigger_nonce,
             );
         }
         return Ok(true);
@@ -418,27 +420,48 @@ pub async fn trigger_snapshots(
     Ok(false)
 }
 
-/// Records a trigger nonce as acted on, in the reconciled spec (and the stable one if the
-/// reconciled spec was stable, so that a manual savepoint does not make it "unstable").
-fn consume_nonce(
+/// [`start_snapshots`] for a FlinkDeployment, while its job runs on a ready cluster.
+pub async fn trigger_snapshots(
     run: &mut Run<'_>,
-    set: impl Fn(&mut crate::crd::JobSpec, Option<i64>),
-    nonce: Option<i64>,
-) {
-    let Some(recon) = run.status.reconciliation_status.as_mut() else {
+    desired: &FlinkDeploymentSpec,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<bool, ReconcileError> {
+    if job_state(run) != Some(FlinkJobState::Running)
+        || run.status.job_manager_deployment_status != Some(JobManagerDeploymentStatus::Ready)
+    {
+        return Ok(false);
+    }
+    let conf = run.config_of(desired);
+    let at = endpoint(run, deployed);
+    let (desired_job, deployed_job) = (
+        desired.job.clone().unwrap_or_default(),
+        deployed.job.clone().unwrap_or_default(),
+    );
+    start_snapshots(run, &at, &conf, &desired_job, &deployed_job).await
+}
+
+/// Records a trigger nonce (`field` of the stored job spec) as acted on, in the reconciled
+/// spec, and in the stable one if the reconciled spec was stable, so that a manual snapshot
+/// does not make it "unstable". Works on the stored JSON, so for either kind.
+fn consume_nonce<H: SnapshotHost + ?Sized>(host: &mut H, field: &str, nonce: Option<i64>) {
+    let Some(recon) = host.reconciliation_mut() else {
         return;
     };
     let was_stable = recon.last_reconciled_spec == recon.last_stable_spec;
-    recon.last_reconciled_spec = recon
-        .last_reconciled_spec
-        .as_deref()
-        .and_then(|t| crate::crd::StoredSpec::<FlinkDeploymentSpec>::parse(t).ok())
-        .map(|mut s| {
-            if let Some(job) = s.spec.job.as_mut() {
-                set(job, nonce);
-            }
-            s.to_json()
-        });
+    recon.last_reconciled_spec = recon.last_reconciled_spec.as_deref().and_then(|text| {
+        let mut value: serde_json::Value = serde_json::from_str(text).ok()?;
+        if let Some(job) = value
+            .get_mut("spec")
+            .and_then(|s| s.get_mut("job"))
+            .and_then(|j| j.as_object_mut())
+        {
+            match nonce {
+                Some(n) => job.insert(field.to_string(), serde_json::json!(n)),
+                None => job.remove(field),
+            };
+        }
+        serde_json::to_string(&value).ok()
+    });
     if was_stable {
         recon.last_stable_spec = recon.last_reconciled_spec.clone();
     }
@@ -446,30 +469,25 @@ fn consume_nonce(
 
 /// Trims the savepoint history by count and age. The newest savepoint and the one an upgrade
 /// would restore from are never disposed: they are the job's state.
-async fn cleanup_history(
-    run: &mut Run<'_>,
-    deployed: &FlinkDeploymentSpec,
-    conf: &crate::config::EffectiveConfig,
+async fn cleanup_history<H: SnapshotHost + ?Sized>(
+    host: &mut H,
+    at: &FlinkEndpoint,
+    conf: &EffectiveConfig,
 ) {
     if !conf.savepoint_cleanup_enabled() {
         return;
     }
-    let now = run.now();
+    let now = host.now();
     let max_count = conf.savepoint_history_max_count().max(1);
     let max_age = conf.savepoint_history_max_age().as_millis() as i64;
     let protected: Vec<Option<String>> = vec![
-        run.status
-            .job_status
-            .as_ref()
-            .and_then(|j| j.upgrade_savepoint_path.clone()),
-        run.status
-            .job_status
-            .as_ref()
+        host.job().and_then(|j| j.upgrade_savepoint_path.clone()),
+        host.job()
             .and_then(|j| j.savepoint_info.as_ref())
             .and_then(|i| i.last_savepoint.as_ref())
             .and_then(|s| s.location.clone()),
     ];
-    let history = info_mut(run).savepoint_history.take().unwrap_or_default();
+    let history = info_mut(host).savepoint_history.take().unwrap_or_default();
     let count = history.len();
     let mut kept = Vec::new();
     let mut disposed = Vec::new();
@@ -483,12 +501,11 @@ async fn cleanup_history(
             kept.push(sp);
         }
     }
-    info_mut(run).savepoint_history = Some(kept);
-    let at = endpoint(run, deployed);
+    info_mut(host).savepoint_history = Some(kept);
     for sp in disposed {
         if let Some(location) = sp.location {
             // Best effort: a savepoint that cannot be disposed now is only disk space.
-            let _ = run.ctx.flink.dispose_savepoint(&at, &location).await;
+            let _ = host.flink().dispose_savepoint(at, &location).await;
         }
     }
 }

@@ -163,6 +163,28 @@ impl<'a> JobRun<'a> {
     }
 }
 
+#[async_trait::async_trait]
+impl super::savepoint::SnapshotHost for JobRun<'_> {
+    fn job(&self) -> Option<&crate::crd::JobStatus> {
+        self.status.job_status.as_ref()
+    }
+    fn job_mut(&mut self) -> &mut crate::crd::JobStatus {
+        self.status.job_status.get_or_insert_with(Default::default)
+    }
+    fn reconciliation_mut(&mut self) -> Option<&mut crate::crd::ReconciliationStatus> {
+        self.status.reconciliation_status.as_mut()
+    }
+    fn flink(&self) -> &dyn crate::ports::FlinkApi {
+        self.ctx.flink
+    }
+    fn now(&self) -> i64 {
+        self.ctx.clock.now_millis()
+    }
+    async fn snapshot_event(&self, event_type: EventType, reason: &str, message: String) {
+        self.event(event_type, reason, message).await
+    }
+}
+
 fn endpoint(session: &FlinkDeployment, conf: &EffectiveConfig) -> FlinkEndpoint {
     FlinkEndpoint::for_cluster(
         session.metadata.namespace.as_deref().unwrap_or_default(),
@@ -266,6 +288,12 @@ async fn reconcile_live(
     }
     let at = endpoint(session, conf);
     observe(run, &at).await?;
+    if run.job_state() == Some(FlinkJobState::Running) {
+        if let Some(reconciled) = run.last_reconciled() {
+            let job = reconciled.spec.job.unwrap_or_default();
+            super::savepoint::poll_snapshots(run, &at, conf, &job).await?;
+        }
+    }
     let last = run.last_reconciled();
     let problems = crate::validation::validate_session_job(
         &run.job,
@@ -338,6 +366,17 @@ async fn reconcile_live(
     let upgrading = run.recon_state() == Some(ReconciliationState::Upgrading);
     let (kind, changes) = diff(&last.spec, &desired);
     if kind == DiffType::Ignore && !upgrading {
+        if run.job_state() == Some(FlinkJobState::Running) {
+            // Savepoints and checkpoints by nonce or interval, as for deployments.
+            let reconciled_job = last.spec.job.clone().unwrap_or_default();
+            let desired_job = desired.job.clone().unwrap_or_default();
+            super::savepoint::start_snapshots(run, &at, conf, &desired_job, &reconciled_job)
+                .await?;
+            run.write_status().await?;
+            if snapshot_pending(run) {
+                return Ok(Some(progress));
+            }
+        }
         if run.job_state() == Some(FlinkJobState::Running)
             || run
                 .job_state()
@@ -407,6 +446,17 @@ async fn reconcile_live(
         .job_id = None;
     submit(run, &at, &desired, restore).await?;
     Ok(Some(progress))
+}
+
+fn snapshot_pending(run: &JobRun<'_>) -> bool {
+    let js = run.status.job_status.as_ref();
+    js.and_then(|j| j.savepoint_info.as_ref())
+        .map(|i| i.trigger_id.is_some())
+        .unwrap_or(false)
+        || js
+            .and_then(|j| j.checkpoint_info.as_ref())
+            .map(|i| i.trigger_id.is_some())
+            .unwrap_or(false)
 }
 
 fn restore_mode(restore: &Option<String>) -> UpgradeMode {
