@@ -4,7 +4,7 @@ use super::diff::{diff, DiffType};
 use super::events::*;
 use super::observe::{self, job_state};
 use super::upgrade::{self, record_reconciled};
-use super::{error_json, savepoint, Context, ReconcileError, Requeue, Run};
+use super::{savepoint, Context, ReconcileError, Requeue, Run};
 use crate::crd::{
     FlinkDeploymentSpec, FlinkJobState, JobManagerDeploymentStatus as Jm, JobState,
     ReconciliationState, DEPLOYMENT_FINALIZER,
@@ -145,27 +145,13 @@ async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
         reconciled.as_ref(),
         run.ctx.operator_config,
     );
+    let news = super::record_problems(&mut run.status.error, &problems);
     if problems.is_empty() {
-        if run
-            .status
-            .error
-            .as_deref()
-            .map(|e| e.contains("ValidationException"))
-            .unwrap_or(false)
-        {
-            run.status.error = None;
-        }
         return Some(run.fd.spec.clone());
     }
     // As upstream: the invalid spec is not reconciled, so its generation is not observed.
     run.fd.metadata.generation = run.status.observed_generation;
-    let message = problems
-        .iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let error = error_json("ValidationException", &message);
-    if run.status.error.as_deref() != Some(error.as_str()) {
+    if let Some(message) = news {
         run.event(
             EventType::Warning,
             VALIDATION_ERROR,
@@ -173,7 +159,6 @@ async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
             message,
         )
         .await;
-        run.status.error = Some(error);
     }
     reconciled
 }

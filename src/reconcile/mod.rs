@@ -243,6 +243,36 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Clears `error` if it is of the given kind (`ValidationException`, ...).
+pub fn clear_error_of(error: &mut Option<String>, kind: &str) {
+    if error.as_deref().map(|e| e.contains(kind)).unwrap_or(false) {
+        *error = None;
+    }
+}
+
+/// Records validation problems in `error` (or clears a validation error when there are
+/// none). Returns the message to publish as an event when the problems are news.
+pub fn record_problems(
+    error: &mut Option<String>,
+    problems: &[crate::validation::Problem],
+) -> Option<String> {
+    if problems.is_empty() {
+        clear_error_of(error, "ValidationException");
+        return None;
+    }
+    let message = problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let json = error_json("ValidationException", &message);
+    if error.as_deref() == Some(json.as_str()) {
+        return None;
+    }
+    *error = Some(json);
+    Some(message)
+}
+
 /// The error JSON upstream writes to `status.error` (a serialized FlinkResourceException).
 pub fn error_json(kind: &str, message: &str) -> String {
     serde_json::json!({

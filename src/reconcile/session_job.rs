@@ -277,15 +277,7 @@ async fn reconcile_live(
         run.write_status().await?;
         return Ok(Some(progress));
     };
-    if run
-        .status
-        .error
-        .as_deref()
-        .map(|e| e.contains("MissingSessionJobException"))
-        .unwrap_or(false)
-    {
-        run.status.error = None;
-    }
+    super::clear_error_of(&mut run.status.error, "MissingSessionJobException");
     let at = endpoint(session, conf);
     observe(run, &at).await?;
     if run.job_state() == Some(FlinkJobState::Running) {
@@ -301,29 +293,14 @@ async fn reconcile_live(
         last.as_ref().map(|l| &l.spec),
         run.ctx.operator_config,
     );
+    let news = super::record_problems(&mut run.status.error, &problems);
+    if let Some(message) = news {
+        run.event(EventType::Warning, VALIDATION_ERROR, message)
+            .await;
+    }
     let desired = if problems.is_empty() {
-        if run
-            .status
-            .error
-            .as_deref()
-            .map(|e| e.contains("ValidationException"))
-            .unwrap_or(false)
-        {
-            run.status.error = None;
-        }
         Some(run.job.spec.clone())
     } else {
-        let message = problems
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let error = error_json("ValidationException", &message);
-        if run.status.error.as_deref() != Some(error.as_str()) {
-            run.event(EventType::Warning, VALIDATION_ERROR, message)
-                .await;
-            run.status.error = Some(error);
-        }
         run.job.metadata.generation = run.status.observed_generation;
         last.as_ref().map(|l| l.spec.clone())
     };
