@@ -12,6 +12,7 @@
 # FLINK_WORK (config, logs, state; default target/flink-local), FLINK_REST_PORT (18081).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ci/lib.sh
 VERSION=2.3.0
 CACHE=${FLINK_CACHE:-$HOME/.cache/flink-operator}
 WORK=${FLINK_WORK:-$PWD/target/flink-local}
@@ -135,17 +136,6 @@ start() {
   log "ready: $URL"
 }
 
-stop_pid() {
-  local file=$1
-  [ -f "$file" ] || return 0
-  local pid; pid=$(cat "$file")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$file"
-}
 
 stop_quietly() {
   stop_pid "$WORK/taskmanager.pid"

@@ -5,6 +5,7 @@
 //! (`flink-sim`) plugs in a fake cluster running in virtual time.
 
 pub mod adapters;
+pub mod artifacts;
 pub mod cluster;
 pub mod config;
 pub mod controller;

@@ -231,6 +231,11 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, LoadError> {
             };
             operator.push((k.key_text(), value));
         }
+        // The artifact limits are read once, at start, as the operator does.
+        let conf = operator.iter().cloned().collect();
+        if let Err(e) = flink_operator::artifacts::ArtifactSettings::from_operator_config(&conf) {
+            return Err(r.err(op, format!("operator setting {e}")));
+        }
     }
     let mut cluster = ClusterSettings::default();
     if let Some(c) = root.get("cluster") {
@@ -379,6 +384,7 @@ fn fault_fields(kind: FaultKind) -> &'static [&'static str] {
         FaultKind::OperatorRestart => &["kind"],
         FaultKind::ApiConflict | FaultKind::DropWatchEvents => &["kind", "count"],
         FaultKind::StaleReads => &["kind", "for"],
+        FaultKind::ArtifactFetch => &["kind", "uri", "error", "for", "count"],
     }
 }
 
@@ -509,6 +515,25 @@ fn step(r: &Reader, key: &str, v: &Node) -> Result<Action, LoadError> {
             if kind == FaultKind::ImagePull && image.is_none() {
                 return Err(r.err(v, "fault imagePull needs `image`"));
             }
+            let uri = v.get("uri").map(|u| r.string(u, "`uri`")).transpose()?;
+            let error = match v.get("error") {
+                None if kind == FaultKind::ArtifactFetch => {
+                    return Err(r.err(v, "fault artifactFetch needs `error`"));
+                }
+                None => None,
+                Some(e) => {
+                    let name = r.string(e, "`error`")?;
+                    let found = ArtifactFailure::ALL.iter().find(|f| f.name() == name);
+                    Some(*found.ok_or_else(|| {
+                        let names: Vec<&str> =
+                            ArtifactFailure::ALL.iter().map(|f| f.name()).collect();
+                        r.err(
+                            e,
+                            format!("unknown error `{name}`; valid: {}", names.join(", ")),
+                        )
+                    })?)
+                }
+            };
             Action::Fault(Fault {
                 kind,
                 image,
@@ -516,6 +541,8 @@ fn step(r: &Reader, key: &str, v: &Node) -> Result<Action, LoadError> {
                 duration: v.get("for").map(|d| r.duration(d, "`for`")).transpose()?,
                 count,
                 terminal,
+                uri,
+                error,
             })
         }
     })

@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 
 use crate::flink::{FlinkCluster, Operation};
 use crate::kube::{key_of, labels_match, ApiError, KubeStore};
-use crate::scenario::FaultKind;
+use crate::scenario::{ArtifactFailure, FaultKind};
 use crate::world::World;
+use flink_operator::artifacts::{redact, JarSource};
 use flink_operator::crd::{FlinkDeployment, FlinkSessionJob};
 use flink_operator::ports::*;
 
@@ -310,6 +311,67 @@ impl KubeApi for SimPorts {
         w.journal
             .push((now, crate::world::Journal::Event(event.clone())));
         Ok(())
+    }
+}
+
+/// Jars in the simulated world: every URI the real parser accepts holds a jar, unless an
+/// `artifactFetch` fault says otherwise. The jar's place in the cache is named as the real
+/// fetcher would (a digest of the URI, then the file name).
+#[async_trait]
+impl ArtifactFetcher for SimPorts {
+    async fn fetch(&self, request: &ArtifactRequest) -> Result<FetchedJar, ArtifactError> {
+        let source = JarSource::parse(&request.uri)?;
+        let mut w = self.lock();
+        w.counters.artifact_fetches += 1;
+        let settings = w.artifact_settings.clone();
+        if let JarSource::InImage { .. } = source {
+            return Ok(FetchedJar {
+                path: settings.placeholder_path().to_string_lossy().to_string(),
+                size: flink_operator::artifacts::EMPTY_JAR.len() as u64,
+            });
+        }
+        let uri = redact(&request.uri);
+        match w.artifact_failure(&request.uri) {
+            None => {}
+            Some(ArtifactFailure::NotFound) => return Err(ArtifactError::NotFound { uri }),
+            Some(ArtifactFailure::AccessDenied) => {
+                return Err(ArtifactError::AccessDenied {
+                    uri,
+                    message: "403 Forbidden".into(),
+                })
+            }
+            Some(ArtifactFailure::TooLarge) => {
+                return Err(ArtifactError::TooLarge {
+                    uri,
+                    size: settings.max_size + 1,
+                    limit: settings.max_size,
+                })
+            }
+            Some(ArtifactFailure::Timeout) => {
+                return Err(ArtifactError::Timeout {
+                    uri,
+                    after: flink_operator::duration::format_duration(settings.timeout),
+                })
+            }
+            Some(ArtifactFailure::Unavailable) => {
+                return Err(ArtifactError::Unavailable {
+                    uri,
+                    message: "connection refused".into(),
+                })
+            }
+        }
+        let path = match source {
+            JarSource::LocalFile { path } => path,
+            _ => settings
+                .base_dir
+                .join("cache")
+                .join(&flink_operator::reconcile::derive_job_id(&request.uri)[..16])
+                .join(source.file_name()),
+        };
+        Ok(FetchedJar {
+            path: path.to_string_lossy().to_string(),
+            size: 1 << 20,
+        })
     }
 }
 

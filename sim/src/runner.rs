@@ -15,6 +15,7 @@ use crate::ports::SimPorts;
 use crate::scenario::{Action, Check, FaultKind, Scenario, Step, Target};
 use crate::timeline::{Entry, What};
 use crate::world::{Journal, World};
+use flink_operator::artifacts::ArtifactSettings;
 use flink_operator::controller::{self, Kind, ObjectKey, Scheduler, WatchFilter};
 use flink_operator::reconcile::Context;
 
@@ -64,14 +65,18 @@ const MAX_RECONCILES_PER_INSTANT: usize = 200;
 
 impl Simulation {
     pub fn new(scenario: &Scenario) -> Self {
-        let world = World::new(scenario.seed, scenario.cluster.clone());
+        let mut world = World::new(scenario.seed, scenario.cluster.clone());
+        let operator_config: BTreeMap<String, String> = scenario.operator.iter().cloned().collect();
+        // The loader has checked these settings.
+        world.artifact_settings =
+            ArtifactSettings::from_operator_config(&operator_config).unwrap_or_default();
         let start = world.now;
         Simulation {
             ports: SimPorts {
                 world: Arc::new(Mutex::new(world)),
             },
             scheduler: Scheduler::default(),
-            operator_config: scenario.operator.iter().cloned().collect(),
+            operator_config,
             watch: WatchFilter::default(),
             invariants: Invariants::default(),
             violation: None,
@@ -165,6 +170,7 @@ impl Simulation {
             let ctx = Context {
                 kube: &self.ports,
                 flink: &self.ports,
+                artifacts: &self.ports,
                 clock: &self.ports,
                 operator_config: &self.operator_config,
             };

@@ -114,10 +114,11 @@ pub enum FaultKind {
     ApiConflict,
     StaleReads,
     DropWatchEvents,
+    ArtifactFetch,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::ImagePull,
         FaultKind::JobManagerCrash,
         FaultKind::TaskManagerLoss,
@@ -128,6 +129,7 @@ impl FaultKind {
         FaultKind::ApiConflict,
         FaultKind::StaleReads,
         FaultKind::DropWatchEvents,
+        FaultKind::ArtifactFetch,
     ];
 
     /// The name used in scenario files.
@@ -143,6 +145,7 @@ impl FaultKind {
             FaultKind::ApiConflict => "apiConflict",
             FaultKind::StaleReads => "staleReads",
             FaultKind::DropWatchEvents => "dropWatchEvents",
+            FaultKind::ArtifactFetch => "artifactFetch",
         }
     }
 }
@@ -160,4 +163,38 @@ pub struct Fault {
     pub count: Option<u32>,
     /// `jobFailure`: FAILED (true) or restarting (false).
     pub terminal: Option<bool>,
+    /// `artifactFetch`: the jarURI that fails (every one when not given).
+    pub uri: Option<String>,
+    /// `artifactFetch`: how it fails.
+    pub error: Option<ArtifactFailure>,
+}
+
+/// How a jar download fails in the simulated world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArtifactFailure {
+    NotFound,
+    AccessDenied,
+    TooLarge,
+    Timeout,
+    Unavailable,
+}
+
+impl ArtifactFailure {
+    pub const ALL: [ArtifactFailure; 5] = [
+        ArtifactFailure::NotFound,
+        ArtifactFailure::AccessDenied,
+        ArtifactFailure::TooLarge,
+        ArtifactFailure::Timeout,
+        ArtifactFailure::Unavailable,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ArtifactFailure::NotFound => "notFound",
+            ArtifactFailure::AccessDenied => "accessDenied",
+            ArtifactFailure::TooLarge => "tooLarge",
+            ArtifactFailure::Timeout => "timeout",
+            ArtifactFailure::Unavailable => "unavailable",
+        }
+    }
 }

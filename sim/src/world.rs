@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};
 use crate::kube::{key_of, labels_match, Key, KubeStore, WatchEvent};
-use crate::scenario::{ClusterSettings, Fault, FaultKind};
+use crate::scenario::{ArtifactFailure, ClusterSettings, Fault, FaultKind};
 use flink_operator::ports::EventRecord;
 
 /// 2026-01-01T00:00:00Z: virtual time starts here, so timestamps look like real ones.
@@ -53,6 +53,7 @@ pub struct WorldCounters {
     pub kube_requests: u64,
     pub kube_writes: u64,
     pub flink_requests: u64,
+    pub artifact_fetches: u64,
 }
 
 /// A job as the world remembers it, after its cluster is gone too.
@@ -94,6 +95,8 @@ pub struct World {
     pub clusters: BTreeMap<(String, String), FlinkCluster>,
     pod_timers: BTreeMap<Key, PodTimer>,
     pub faults: Vec<ActiveFault>,
+    /// The operator's limits for jar downloads (from its configuration).
+    pub artifact_settings: flink_operator::artifacts::ArtifactSettings,
     /// Savepoints and checkpoints that exist; disposed ones are removed.
     pub storage: BTreeSet<String>,
     pub disposed: BTreeSet<String>,
@@ -164,6 +167,7 @@ impl World {
             clusters: BTreeMap::new(),
             pod_timers: BTreeMap::new(),
             faults: Vec::new(),
+            artifact_settings: Default::default(),
             storage: BTreeSet::new(),
             disposed: BTreeSet::new(),
             stale_view: None,
@@ -206,7 +210,6 @@ impl World {
 
     /// Uses one count of a counted fault; true if one was in force.
     pub fn consume_fault(&mut self, kind: FaultKind, target: Option<(&str, &str)>) -> bool {
-        let now = self.now;
         let pos = self.faults.iter().position(|f| {
             f.fault.kind == kind
                 && match (target, &f.fault.target) {
@@ -215,19 +218,36 @@ impl World {
                 }
         });
         let Some(pos) = pos else { return false };
+        self.spend(pos);
+        true
+    }
+
+    /// Uses one count of the fault at `pos`, removing it when none is left.
+    fn spend(&mut self, pos: usize) {
         if let Some(n) = self.faults[pos].remaining.as_mut() {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 let f = self.faults.remove(pos);
                 self.fault_log.push((
-                    now,
+                    self.now,
                     "world".into(),
                     format!("{} spent", f.fault.kind.name()),
                     true,
                 ));
             }
         }
-        true
+    }
+
+    /// How the next download of `uri` fails, if an `artifactFetch` fault says so (one count
+    /// of it is used).
+    pub fn artifact_failure(&mut self, uri: &str) -> Option<ArtifactFailure> {
+        let pos = self.faults.iter().position(|f| {
+            f.fault.kind == FaultKind::ArtifactFetch
+                && f.fault.uri.as_deref().map(|u| u == uri).unwrap_or(true)
+        })?;
+        let failure = self.faults[pos].fault.error;
+        self.spend(pos);
+        failure
     }
 
     fn image_blocked(&self, image: &str) -> bool {
@@ -1031,6 +1051,12 @@ pub fn describe_fault(f: &Fault) -> String {
     }
     if let Some(t) = f.terminal {
         parts.push(format!("terminal={t}"));
+    }
+    if let Some(u) = &f.uri {
+        parts.push(format!("uri={u}"));
+    }
+    if let Some(e) = f.error {
+        parts.push(format!("error={}", e.name()));
     }
     parts.join(" ")
 }

@@ -228,6 +228,8 @@ fn the_contract_example_fixture_parses_into_every_value() {
                     duration: None,
                     count: None,
                     terminal: None,
+                    uri: None,
+                    error: None,
                 }),
             },
             Step {

@@ -1,3 +1,4 @@
 //! Production implementations of the ports.
 
+pub mod artifacts;
 pub mod flink_rest;

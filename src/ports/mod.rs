@@ -1,9 +1,11 @@
 //! The ports: everything reconciliation knows of the outside world. Production implements
 //! them with kube-rs and an HTTP client; the simulator with a fake cluster in virtual time.
 
+pub mod artifacts;
 pub mod flink;
 pub mod kube;
 
+pub use self::artifacts::*;
 pub use self::flink::*;
 pub use self::kube::*;
 

@@ -15,6 +15,8 @@ pub const RECOVER_DEPLOYMENT: &str = "RecoverDeployment";
 pub const UPGRADE_FAILED: &str = "UpgradeFailed";
 pub const SAVEPOINT: &str = "Savepoint";
 pub const UNSUPPORTED_FLINK_VERSION: &str = "UnsupportedFlinkVersion";
+/// Ours: a session job's jar could not be fetched.
+pub const ARTIFACT_FETCH_FAILED: &str = "ArtifactFetchFailed";
 
 pub const COMPONENT_OPERATOR: &str = "Operator";
 pub const COMPONENT_JOBMANAGER: &str = "JobManagerDeployment";

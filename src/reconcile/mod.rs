@@ -20,12 +20,17 @@ use std::time::Duration;
 
 use crate::config::EffectiveConfig;
 use crate::crd::{FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, StoredSpec};
-use crate::ports::{Clock, EventRecord, EventType, FlinkApi, FlinkError, KubeApi, KubeError};
+use crate::ports::{
+    ArtifactError, ArtifactFetcher, Clock, EventRecord, EventType, FlinkApi, FlinkError, KubeApi,
+    KubeError,
+};
 
 /// What reconciliation works with: the ports and the operator's own configuration.
 pub struct Context<'a> {
     pub kube: &'a dyn KubeApi,
     pub flink: &'a dyn FlinkApi,
+    /// Fetches session jobs' jars.
+    pub artifacts: &'a dyn ArtifactFetcher,
     pub clock: &'a dyn Clock,
     /// The operator's configuration (upstream keys), before per-resource overrides.
     pub operator_config: &'a BTreeMap<String, String>,
@@ -41,6 +46,9 @@ pub enum ReconcileError {
     Kube(#[from] KubeError),
     #[error(transparent)]
     Flink(#[from] FlinkError),
+    /// A session job's jar could not be fetched; reported, retried with backoff.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
     /// A stateful upgrade cannot go on without losing state; reported, retried with backoff.
     #[error("{0}")]
     UpgradeFailed(String),

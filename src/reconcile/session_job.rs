@@ -18,8 +18,12 @@ use crate::crd::{
     SnapshotTriggerType, StoredSpec, UpgradeMode, SESSION_JOB_FINALIZER,
 };
 use crate::ports::{
-    EventRecord, EventType, FlinkEndpoint, FlinkError, JarRunRequest, SnapshotOutcome,
+    ArtifactRequest, EventRecord, EventType, FetchedJar, FlinkEndpoint, FlinkError, JarRunRequest,
+    SnapshotOutcome,
 };
+
+/// The error type recorded when a jar cannot be fetched.
+const ARTIFACT_ERROR: &str = "ArtifactFetchException";
 
 /// One reconcile of one FlinkSessionJob.
 struct JobRun<'a> {
@@ -238,11 +242,24 @@ pub async fn reconcile(
     }
     let conf = run.config(session.as_ref(), &run.job.spec.clone());
     let result = reconcile_live(&mut run, session.as_ref(), &conf).await;
-    if let Err(ReconcileError::UpgradeFailed(message)) = &result {
-        run.status.error = Some(error_json("UpgradeFailureException", message));
-        run.event(EventType::Warning, UPGRADE_FAILED, message.clone())
-            .await;
-        run.write_status().await?;
+    match &result {
+        Err(ReconcileError::UpgradeFailed(message)) => {
+            run.status.error = Some(error_json("UpgradeFailureException", message));
+            run.event(EventType::Warning, UPGRADE_FAILED, message.clone())
+                .await;
+            run.write_status().await?;
+        }
+        Err(ReconcileError::Artifact(e)) => {
+            // Nothing was changed for it: the jar is fetched before the running job is touched.
+            let error = error_json(ARTIFACT_ERROR, &e.to_string());
+            if run.status.error.as_deref() != Some(error.as_str()) {
+                run.event(EventType::Warning, ARTIFACT_FETCH_FAILED, e.to_string())
+                    .await;
+                run.status.error = Some(error);
+            }
+            run.write_status().await?;
+        }
+        _ => {}
     }
     result
 }
@@ -331,13 +348,14 @@ async fn reconcile_live(
             .as_ref()
             .and_then(|j| j.initial_savepoint_path.clone())
             .filter(|p| !p.is_empty());
+        let jar = fetch_jar(run, conf, &desired).await?;
         if let Some(p) = &path {
             run.status
                 .job_status
                 .get_or_insert_with(Default::default)
                 .upgrade_savepoint_path = Some(p.clone());
         }
-        submit(run, &at, &desired, path).await?;
+        submit(run, &at, &desired, path, &jar).await?;
         return Ok(Some(progress));
     };
     let upgrading = run.recon_state() == Some(ReconciliationState::Upgrading);
@@ -365,6 +383,12 @@ async fn reconcile_live(
         }
         return Ok(Some(progress));
     }
+    // The new jar first: if it cannot be had, the running job is left alone.
+    let jar = if desired_state == JobState::Running {
+        Some(fetch_jar(run, conf, &desired).await?)
+    } else {
+        None
+    };
     if !upgrading {
         run.event(
             EventType::Normal,
@@ -421,8 +445,29 @@ async fn reconcile_live(
         .job_status
         .get_or_insert_with(Default::default)
         .job_id = None;
-    submit(run, &at, &desired, restore).await?;
+    let Some(jar) = jar else {
+        return Ok(Some(progress));
+    };
+    submit(run, &at, &desired, restore, &jar).await?;
     Ok(Some(progress))
+}
+
+/// The job's jar on the operator's disk, fetched (or found in the cache) from its jarURI.
+async fn fetch_jar(
+    run: &JobRun<'_>,
+    conf: &EffectiveConfig,
+    spec: &FlinkSessionJobSpec,
+) -> Result<FetchedJar, ReconcileError> {
+    let uri = spec
+        .job
+        .as_ref()
+        .and_then(|j| j.jar_uri.clone())
+        .unwrap_or_default();
+    let request = ArtifactRequest {
+        uri,
+        config: conf.values().clone(),
+    };
+    Ok(run.ctx.artifacts.fetch(&request).await?)
 }
 
 fn snapshot_pending(run: &JobRun<'_>) -> bool {
@@ -528,6 +573,7 @@ async fn submit(
     at: &FlinkEndpoint,
     spec: &FlinkSessionJobSpec,
     savepoint: Option<String>,
+    jar: &FetchedJar,
 ) -> Result<(), ReconcileError> {
     let job_id = match (run.recon_state(), run.job_id()) {
         (Some(ReconciliationState::Upgrading), Some(id)) => id,
@@ -565,8 +611,7 @@ async fn submit(
         .any(|j| j.jid == job_id);
     if !already {
         let job = spec.job.clone().unwrap_or_default();
-        let jar = job.jar_uri.clone().unwrap_or_default();
-        let jar_id = run.ctx.flink.upload_jar(at, &jar).await?;
+        let jar_id = run.ctx.flink.upload_jar(at, &jar.path).await?;
         let request = JarRunRequest {
             entry_class: job.entry_class.clone(),
             program_args_list: job.args.clone(),
@@ -585,6 +630,7 @@ async fn submit(
         };
         run.event(EventType::Normal, SUBMIT, message).await;
     }
+    super::clear_error_of(&mut run.status.error, ARTIFACT_ERROR);
     run.record_reconciled(spec, JobState::Running, mode, ReconciliationState::Deployed);
     run.write_status().await?;
     Ok(())

@@ -121,9 +121,11 @@ fn echo(fd: &FlinkDeployment) -> Result<FlinkDeployment, KubeError> {
 fn run(kube: &MockKubeApi, flink: &MockFlinkApi) -> Result<Option<super::Requeue>, ReconcileError> {
     let clock = FixedClock(NOW);
     let conf = BTreeMap::new();
+    let artifacts = crate::ports::MockArtifactFetcher::new();
     let ctx = Context {
         kube,
         flink,
+        artifacts: &artifacts,
         clock: &clock,
         operator_config: &conf,
     };

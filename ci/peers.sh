@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Starts (or stops) real storage peers on loopback for the integration tests: an S3-compatible
+# server (moto, from PyPI) and Azure Blob Storage (Azurite, from npm), installed into a cache
+# and stopped by the PIDs recorded here. The tests start their own HTTP servers.
+#
+#   ci/peers.sh start    install if needed, start both (left alone if already up), wait until ready
+#   ci/peers.sh stop     stop both
+#   ci/peers.sh env      print the variables the tests read, as export lines
+#
+# Settings (environment): FLINK_CACHE (install cache, default ~/.cache/flink-operator),
+# PEERS_WORK (logs, pids, Azurite's data; default target/peers), PEERS_S3_PORT (19000),
+# PEERS_AZURE_PORT (10000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. ci/lib.sh
+MOTO_VERSION=5.2.5
+# 3.36 and later need Node.js 22; this machine has 20 and Debian's package is 18.
+AZURITE_VERSION=3.35.0
+CACHE=${FLINK_CACHE:-$HOME/.cache/flink-operator}
+WORK=${PEERS_WORK:-$PWD/target/peers}
+S3_PORT=${PEERS_S3_PORT:-19000}
+AZURE_PORT=${PEERS_AZURE_PORT:-10000}
+VENV=$CACHE/moto-venv
+AZURITE=$CACHE/azurite
+S3_URL=http://127.0.0.1:$S3_PORT
+AZURE_URL=http://127.0.0.1:$AZURE_PORT
+# Azurite's fixed development account (public, documented by Microsoft; not a secret).
+AZURE_ACCOUNT=devstoreaccount1
+AZURE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+
+log() { echo "peers: $*" >&2; }
+
+apt_install() {
+  log "installing $* from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+install() {
+  command -v curl >/dev/null || apt_install curl
+  # A marker written last tells a finished install from one cut short.
+  if [ ! -f "$VENV/.installed-$MOTO_VERSION" ]; then
+    local py=python3
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+      apt_install python3-venv && py=/usr/bin/python3
+    fi
+    log "installing moto $MOTO_VERSION from PyPI into $VENV"
+    rm -rf "$VENV" && mkdir -p "$CACHE"
+    "$py" -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+    touch "$VENV/.installed-$MOTO_VERSION"
+  fi
+  if [ ! -f "$AZURITE/.installed-$AZURITE_VERSION" ]; then
+    command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+    log "installing Azurite $AZURITE_VERSION from npm into $AZURITE"
+    rm -rf "$AZURITE" && mkdir -p "$AZURITE"
+    npm install --silent --no-audit --no-fund --prefix "$AZURITE" "azurite@$AZURITE_VERSION"
+    touch "$AZURITE/.installed-$AZURITE_VERSION"
+  fi
+}
+
+wait_for() { # what, seconds, logfile, command...
+  local what=$1 seconds=$2 logfile=$3; shift 3
+  for _ in $(seq 1 "$seconds"); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  log "$what did not come up in ${seconds}s; log in $logfile"
+  tail -n 30 "$logfile" >&2 || true
+  return 1
+}
+
+running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+answers() { curl -s -o /dev/null --max-time 2 "$1"; } # any HTTP answer, even 403
+
+# start_peer name url command...: leaves a running peer alone, refuses a port someone else holds.
+start_peer() {
+  local name=$1 url=$2; shift 2
+  local pidfile=$WORK/$name.pid logfile=$WORK/log/$name.log
+  if running "$pidfile" && answers "$url"; then log "$name already running on $url"; return; fi
+  stop_pid "$pidfile"
+  if answers "$url"; then log "something else already answers on $url; stop it or set another port"; exit 1; fi
+  log "starting $name on $url"
+  "$@" > "$logfile" 2>&1 &
+  echo $! > "$pidfile"
+  wait_for "$name" 60 "$logfile" answers "$url"
+}
+
+start() {
+  install
+  mkdir -p "$WORK/log" "$WORK/azurite"
+  # moto keeps everything in memory: a restart empties it. Path-style URLs work as-is.
+  start_peer moto "$S3_URL" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT"
+  # Blob service only; --loose ignores headers it doesn't support, --skipApiVersionCheck
+  # accepts clients newer than this Azurite, and --disableTelemetry keeps it from calling
+  # out to Azure (it does by default).
+  start_peer azurite "$AZURE_URL" "$AZURITE/node_modules/.bin/azurite-blob" \
+    --blobHost 127.0.0.1 --blobPort "$AZURE_PORT" --location "$WORK/azurite" \
+    --skipApiVersionCheck --loose --disableTelemetry
+  log "ready: S3 $S3_URL, Azure $AZURE_URL/$AZURE_ACCOUNT"
+}
+
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop_pid "$WORK/moto.pid"; stop_pid "$WORK/azurite.pid"; log "stopped" ;;
+  env)
+    echo "export FLINK_OPERATOR_TEST_S3_ENDPOINT=$S3_URL"
+    echo "export FLINK_OPERATOR_TEST_S3_REGION=us-east-1"
+    echo "export FLINK_OPERATOR_TEST_S3_ACCESS_KEY=testing"
+    echo "export FLINK_OPERATOR_TEST_S3_SECRET_KEY=testing"
+    echo "export FLINK_OPERATOR_TEST_AZURE_ENDPOINT=$AZURE_URL/$AZURE_ACCOUNT"
+    echo "export FLINK_OPERATOR_TEST_AZURE_ACCOUNT=$AZURE_ACCOUNT"
+    echo "export FLINK_OPERATOR_TEST_AZURE_KEY=$AZURE_KEY"
+    ;;
+  *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+esac
