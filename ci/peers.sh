@@ -99,6 +99,34 @@ start() {
   log "ready: S3 $S3_URL, Azure $AZURE_URL/$AZURE_ACCOUNT"
 }
 
+# Creates a bucket (moto takes an unsigned PUT) or a blob container (Azurite wants a request
+# signed with the account key: Python's standard library does that), so the tests need no
+# cloud SDK. Both are idempotent.
+s3_bucket() {
+  curl -sf -X PUT "$S3_URL/$1" >/dev/null
+}
+
+azure_container() {
+  python3 - "$AZURE_URL" "$AZURE_ACCOUNT" "$AZURE_KEY" "$1" <<'PY'
+import base64, hashlib, hmac, sys, urllib.request, urllib.error
+from email.utils import formatdate
+url, account, key, container = sys.argv[1:]
+date, version = formatdate(usegmt=True), "2021-08-06"
+headers = {"x-ms-date": date, "x-ms-version": version}
+canonical_headers = "".join(f"{k}:{v}\n" for k, v in sorted(headers.items()))
+resource = f"/{account}/{account}/{container}\nrestype:container"
+to_sign = "PUT\n" + "\n" * 10 + "\n" + canonical_headers + resource
+signature = base64.b64encode(hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest()).decode()
+headers["Authorization"] = f"SharedKey {account}:{signature}"
+request = urllib.request.Request(f"{url}/{account}/{container}?restype=container", method="PUT", headers=headers)
+try:
+    urllib.request.urlopen(request)
+except urllib.error.HTTPError as e:
+    if e.code != 409:  # 409: it exists already
+        sys.exit(f"creating container {container}: HTTP {e.code} {e.read()[:300]!r}")
+PY
+}
+
 
 case "${1:-}" in
   start) start ;;
@@ -112,5 +140,7 @@ case "${1:-}" in
     echo "export FLINK_OPERATOR_TEST_AZURE_ACCOUNT=$AZURE_ACCOUNT"
     echo "export FLINK_OPERATOR_TEST_AZURE_KEY=$AZURE_KEY"
     ;;
-  *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+  s3-bucket) s3_bucket "$2" ;;
+  azure-container) azure_container "$2" ;;
+  *) echo "usage: $0 start|stop|env|s3-bucket NAME|azure-container NAME" >&2; exit 2 ;;
 esac

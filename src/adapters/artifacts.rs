@@ -381,8 +381,10 @@ pub fn build_store(
             .find_map(|k| conf.get(*k).map(|v| v.trim().to_string()))
             .filter(|v| !v.is_empty())
     };
+    // The fetcher's own deadline covers the whole download and is the one users see; the
+    // client's is a backstop, a little later.
     let client = ClientOptions::new()
-        .with_timeout(settings.timeout)
+        .with_timeout(settings.timeout + Duration::from_secs(5))
         .with_connect_timeout(settings.timeout.min(Duration::from_secs(30)));
     let retry = RetryConfig {
         max_retries: 3,
