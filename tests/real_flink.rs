@@ -106,17 +106,26 @@ async fn savepoint_location(
 async fn run_job(
     client: &FlinkRestClient,
     at: &FlinkEndpoint,
-    jar: &str,
+    flink: &LocalFlink,
     savepoint: Option<String>,
 ) -> String {
+    let jar = flink.jar.as_str();
     let jar_id = client.upload_jar(at, jar).await.expect("upload");
     assert!(
         jar_id.ends_with("state-job.jar"),
         "jar id is the file name part: {jar_id}"
     );
+    // A session job's own configuration rides along with the run request.
     let request = JarRunRequest {
         parallelism: Some(1),
         savepoint_path: savepoint,
+        flink_configuration: Some(
+            [(
+                "execution.checkpointing.interval".to_string(),
+                "1500ms".to_string(),
+            )]
+            .into(),
+        ),
         ..Default::default()
     };
     let answer = client.run_jar(at, &jar_id, &request).await.expect("run");
@@ -130,6 +139,17 @@ async fn run_job(
         (job_state(client, at, &job).await.as_deref() == Some("RUNNING")).then_some(())
     })
     .await;
+    // The cluster says 2s; the job's configuration won.
+    let config = Command::new("curl")
+        .args([
+            "-sf",
+            &format!("{}/jobs/{job}/checkpoints/config", flink.url),
+        ])
+        .output()
+        .expect("curl runs");
+    let config: serde_json::Value =
+        serde_json::from_slice(&config.stdout).expect("checkpoint config is JSON");
+    assert_eq!(config["interval"], 1500, "{config}");
     job
 }
 
@@ -144,7 +164,7 @@ async fn real_flink_job_lifecycle_through_the_rest_adapter() {
     assert!(overview.taskmanagers >= 1);
 
     // Upload, run, checkpoints.
-    let first = run_job(&client, &at, &flink.jar, None).await;
+    let first = run_job(&client, &at, &flink, None).await;
     let stats = eventually(
         "a completed checkpoint",
         Duration::from_secs(60),
@@ -191,7 +211,7 @@ async fn real_flink_job_lifecycle_through_the_rest_adapter() {
     );
 
     // Resubmit from that savepoint: the checkpoint statistics show the restore.
-    let second = run_job(&client, &at, &flink.jar, Some(final_savepoint.clone())).await;
+    let second = run_job(&client, &at, &flink, Some(final_savepoint.clone())).await;
     let restored = client
         .checkpoints(&at, &second)
         .await

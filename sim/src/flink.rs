@@ -52,11 +52,40 @@ pub struct Job {
     pub next_transition: Option<(i64, &'static str)>,
     pub next_checkpoint: Option<i64>,
     pub exceptions: Vec<(i64, String)>,
+    /// The job's configuration: the cluster's, with what its submission added on top.
+    pub config: BTreeMap<String, String>,
     /// Which resource this job runs for (FlinkDeployment or FlinkSessionJob), for assertions.
     pub owner: String,
 }
 
+/// Where Flink writes checkpoints, by the 1.x or the 2.x key.
+pub fn checkpoints_dir(config: &BTreeMap<String, String>) -> Option<String> {
+    config
+        .get("state.checkpoints.dir")
+        .or_else(|| config.get("execution.checkpointing.dir"))
+        .cloned()
+}
+
+pub fn savepoints_dir(config: &BTreeMap<String, String>) -> Option<String> {
+    config
+        .get("state.savepoints.dir")
+        .or_else(|| config.get("execution.checkpointing.savepoint-dir"))
+        .cloned()
+}
+
 impl Job {
+    pub fn checkpoints_dir(&self) -> Option<String> {
+        checkpoints_dir(&self.config)
+    }
+    pub fn savepoints_dir(&self) -> Option<String> {
+        savepoints_dir(&self.config)
+    }
+    /// Checkpointing is on when an interval is configured or a checkpoint directory is set.
+    pub fn checkpointing(&self) -> bool {
+        self.config.contains_key("execution.checkpointing.interval")
+            || self.checkpoints_dir().is_some()
+    }
+
     /// Completes a checkpoint under `dir`. Flink retains only the newest one by default
     /// (`state.checkpoints.num-retained: 1`): returns the new path and the one dropped.
     pub fn complete_checkpoint(&mut self, dir: &str, now: i64) -> (String, Option<String>) {
@@ -106,16 +135,10 @@ pub struct FlinkCluster {
 
 impl FlinkCluster {
     pub fn checkpoints_dir(&self) -> Option<String> {
-        self.config
-            .get("state.checkpoints.dir")
-            .or_else(|| self.config.get("execution.checkpointing.dir"))
-            .cloned()
+        checkpoints_dir(&self.config)
     }
     pub fn savepoints_dir(&self) -> Option<String> {
-        self.config
-            .get("state.savepoints.dir")
-            .or_else(|| self.config.get("execution.checkpointing.savepoint-dir"))
-            .cloned()
+        savepoints_dir(&self.config)
     }
     pub fn ha_enabled(&self) -> bool {
         let v = self
@@ -126,12 +149,6 @@ impl FlinkCluster {
             .unwrap_or_else(|| "none".into());
         v != "none"
     }
-    /// Checkpointing is on when an interval is configured or a checkpoint directory is set.
-    pub fn checkpointing(&self) -> bool {
-        self.config.contains_key("execution.checkpointing.interval")
-            || self.checkpoints_dir().is_some()
-    }
-
     pub fn job(&self, id: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.id == id)
     }
@@ -164,6 +181,7 @@ impl FlinkCluster {
             next_transition: Some((now + timing.job_startup_ms, "RUNNING")),
             next_checkpoint: None,
             exceptions: Vec::new(),
+            config: self.config.clone(),
             owner,
         });
     }

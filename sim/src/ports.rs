@@ -426,7 +426,7 @@ impl World {
                 "Job {job_id} already reached another terminal state"
             )));
         }
-        let directory = directory.or_else(|| cluster.savepoints_dir());
+        let directory = directory.or_else(|| job.savepoints_dir());
         cluster.operations.insert(
             trigger.clone(),
             Operation {
@@ -516,6 +516,10 @@ impl FlinkApi for SimPorts {
             now,
             &timing,
         );
+        // The job's own configuration goes on top of the cluster's, as in Flink.
+        if let (Some(job), Some(extra)) = (cluster.jobs.last_mut(), &request.flink_configuration) {
+            job.config.extend(extra.clone());
+        }
         let cluster_key = (cluster.namespace.clone(), cluster.name.clone());
         let parallelism = request.parallelism.unwrap_or(1) as i64;
         w.jobs.push(crate::world::JobRecord {

@@ -408,14 +408,13 @@ impl World {
         let now = self.now;
         let recover = ms(self.settings.pod_startup) + ms(self.settings.job_startup);
         if let Some(c) = self.clusters.get_mut(&(ns.to_string(), name.to_string())) {
-            let checkpointing = c.checkpointing();
             for job in c
                 .jobs
                 .iter_mut()
                 .filter(|j| !crate::flink::is_terminal(&j.state))
             {
                 job.exceptions.push((now, "org.apache.flink.runtime.jobmaster.JobMasterException: TaskManager with id tm-1 is no longer reachable.".into()));
-                if checkpointing {
+                if job.checkpointing() {
                     FlinkCluster::set_state(job, "RESTARTING", now);
                     job.next_transition = Some((now + recover, "RUNNING"));
                 } else {
@@ -828,8 +827,8 @@ impl World {
             let mut cluster = self.clusters.remove(&key).unwrap();
             // Job state changes that are due.
             let ha = cluster.ha_enabled();
-            let checkpoint_dir = cluster.checkpoints_dir();
             for job in cluster.jobs.iter_mut() {
+                let checkpoint_dir = job.checkpoints_dir();
                 if let Some((at, next)) = job.next_transition {
                     if at <= now {
                         job.next_transition = None;
@@ -887,10 +886,10 @@ impl World {
                 } else if fail {
                     Err("org.apache.flink.runtime.checkpoint.CheckpointException: Checkpoint was declined (simulated savepoint failure)".to_string())
                 } else if op.checkpoint {
-                    let dir = cluster
+                    let job = cluster.job_mut(&op.job_id).unwrap();
+                    let dir = job
                         .checkpoints_dir()
                         .unwrap_or_else(|| "file:///checkpoints".into());
-                    let job = cluster.job_mut(&op.job_id).unwrap();
                     let (path, dropped) = job.complete_checkpoint(&dir, now);
                     if let Some(old) = dropped {
                         self.storage.remove(&old);

@@ -117,6 +117,9 @@ pub struct JarRunRequest {
     pub allow_non_restored_state: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub savepoint_path: Option<String>,
+    /// The job's own configuration, applied on top of the cluster's (Flink 1.17 and later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flink_configuration: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `POST /jars/:jarid/run` answer; Flink 2.x adds `applicationId`.

@@ -360,6 +360,17 @@ async fn reconcile_live(
     };
     let upgrading = run.recon_state() == Some(ReconciliationState::Upgrading);
     let (kind, changes) = diff(&last.spec, &desired);
+    let deployed_running =
+        last.spec.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Running);
+    if kind == DiffType::Ignore
+        && !upgrading
+        && deployed_running
+        && run.job_state() == Some(FlinkJobState::Failed)
+        && conf.restart_failed_jobs()
+    {
+        restart_failed(run, &at, conf, &last.spec).await?;
+        return Ok(Some(progress));
+    }
     if kind == DiffType::Ignore && !upgrading {
         if run.job_state() == Some(FlinkJobState::Running) {
             // Savepoints and checkpoints by nonce or interval, as for deployments.
@@ -450,6 +461,29 @@ async fn reconcile_live(
     };
     submit(run, &at, &desired, restore, &jar).await?;
     Ok(Some(progress))
+}
+
+/// `kubernetes.operator.job.restart.failed`: a FAILED job is submitted again from the spec in
+/// force, from its newest state unless it is stateless.
+async fn restart_failed(
+    run: &mut JobRun<'_>,
+    at: &FlinkEndpoint,
+    conf: &EffectiveConfig,
+    deployed: &FlinkSessionJobSpec,
+) -> Result<(), ReconcileError> {
+    let jar = fetch_jar(run, conf, deployed).await?;
+    let stateless = deployed.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
+    let restore = if stateless {
+        None
+    } else {
+        newest_known_state(run)
+    };
+    run.status.error = None;
+    run.status
+        .job_status
+        .get_or_insert_with(Default::default)
+        .job_id = None;
+    submit(run, at, deployed, restore, &jar).await
 }
 
 /// The job's jar on the operator's disk, fetched (or found in the cache) from its jarURI.
@@ -619,6 +653,11 @@ async fn submit(
             job_id: Some(job_id),
             allow_non_restored_state: job.allow_non_restored_state,
             savepoint_path: savepoint.clone(),
+            flink_configuration: spec
+                .flink_configuration
+                .as_ref()
+                .map(|c| c.flatten())
+                .filter(|c| !c.is_empty()),
         };
         let result = run.ctx.flink.run_jar(at, &jar_id, &request).await;
         // The uploaded jar is not needed once the job runs (or failed to).
