@@ -3,18 +3,22 @@
 //! the project's own script (ci/peers.sh) and stopped at the end.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::{ObjectStoreExt, PutPayload};
 
+use flink_operator::adapters::artifacts::ObjectStoreFetcher;
 use flink_operator::artifacts::{EMPTY_JAR, HTTP_HEADER};
 use flink_operator::ports::*;
 
 mod common;
-use common::{cache_dir, fetcher_with_env, files_under, new_fetcher, request, Served, Server, MB};
+use common::{
+    cache_dir, fetcher_with_env, fetcher_with_ttl, files_under, new_fetcher, request, Served,
+    Server, MB,
+};
 
 // ---- HTTP ----------------------------------------------------------------------------------
 
@@ -57,6 +61,46 @@ async fn http_jars_are_cached_by_etag_and_fetched_again_when_changed() {
         !Path::new(&first.path).exists(),
         "the stale copy is removed"
     );
+    assert_eq!(files_under(&base.join("cache")).len(), 1);
+}
+
+#[tokio::test]
+async fn jars_unused_for_the_ttl_leave_the_cache() {
+    let (server, url) = Server::start().await;
+    for name in ["/a.jar", "/b.jar"] {
+        server.put(
+            name,
+            Served::File {
+                etag: "1".into(),
+                body: Bytes::from_static(b"jar"),
+            },
+        );
+    }
+    let fetch = |fetcher: ObjectStoreFetcher, base: std::path::PathBuf| {
+        let url = url.clone();
+        async move {
+            let a = fetcher
+                .fetch(&request(&format!("{url}/a.jar"), &[]))
+                .await
+                .unwrap();
+            let b = fetcher
+                .fetch(&request(&format!("{url}/b.jar"), &[]))
+                .await
+                .unwrap();
+            (
+                Path::new(&a.path).exists(),
+                Path::new(&b.path).exists(),
+                base,
+            )
+        }
+    };
+    // A long TTL keeps both; with none, fetching b clears the unused a (b itself stays).
+    let (kept, _) = new_fetcher("ttl-long", MB, Duration::from_secs(30));
+    assert!(fetch(kept, PathBuf::new()).await.0, "a is kept");
+    let (zero_ttl, base) = fetcher_with_ttl("ttl-zero", Duration::ZERO);
+    let (a, b, base) = fetch(zero_ttl, base).await;
+    assert!(!a, "a was unused for longer than the TTL");
+    assert!(b, "the jar just fetched is kept");
     assert_eq!(files_under(&base.join("cache")).len(), 1);
 }
 

@@ -194,6 +194,17 @@ pub fn fetcher_with_env(
     (ObjectStoreFetcher::new(settings, env), base)
 }
 
+pub fn fetcher_with_ttl(name: &str, ttl: Duration) -> (ObjectStoreFetcher, PathBuf) {
+    let base = cache_dir(name);
+    let settings = ArtifactSettings {
+        base_dir: base.clone(),
+        max_size: MB,
+        timeout: Duration::from_secs(30),
+        cache_ttl: ttl,
+    };
+    (ObjectStoreFetcher::new(settings, BTreeMap::new()), base)
+}
+
 pub fn request(uri: &str, config: &[(&str, &str)]) -> ArtifactRequest {
     ArtifactRequest {
         uri: uri.to_string(),
