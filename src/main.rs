@@ -6,10 +6,12 @@
 //!   `FILE:LINE:COLUMN: message` for YAML syntax), notes for skipped documents, and a summary.
 //!   Exit 0 when everything is valid, 1 when there is a problem, 2 for a usage error or an
 //!   unreadable file.
+//! * `flink-operator run [--config FILE] [--namespace NS]... [--flink-url URL]` runs the
+//!   operator against the cluster of the current kubeconfig (or in-cluster credentials).
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: flink-operator crd\n       flink-operator validate FILE...";
+const USAGE: &str = "usage: flink-operator crd\n       flink-operator validate FILE...\n       flink-operator run [--config FILE] [--namespace NS]... [--flink-url URL]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,6 +21,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("validate") if args.len() > 1 => validate(&args[1..]),
+        Some("run") => run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -53,5 +56,85 @@ fn validate(files: &[String]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+fn run(args: &[String]) -> ExitCode {
+    let mut options = flink_operator::operator::Options::default();
+    let mut namespaces = Vec::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let Some(value) = it.next() else {
+            eprintln!("flink-operator run: {flag} needs a value\n{USAGE}");
+            return ExitCode::from(2);
+        };
+        match flag.as_str() {
+            "--config" => match flink_operator::operator::read_config(value) {
+                Ok(conf) => options.config = conf,
+                Err(e) => {
+                    eprintln!("flink-operator run: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--namespace" => namespaces.push(value.clone()),
+            "--flink-url" => options.flink_url_override = Some(value.clone()),
+            other => {
+                eprintln!("flink-operator run: unknown flag {other}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    options.namespaces = if namespaces.is_empty() {
+        flink_operator::operator::watched_namespaces(&options.config)
+    } else {
+        namespaces
+    };
+    options.instance = std::env::var("POD_NAME").ok();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    // Two TLS back ends are linked in (kube's and object_store's): pick one for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("flink-operator run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+        // Kubernetes stops pods with SIGTERM; a terminal with Ctrl-C.
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            Ok::<(), String>(())
+        };
+        let shutdown = async {
+            if let Err(e) = shutdown.await {
+                tracing::error!("{e}");
+                std::future::pending::<()>().await;
+            }
+        };
+        flink_operator::operator::run(client, options, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flink-operator run: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

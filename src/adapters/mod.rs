@@ -2,3 +2,4 @@
 
 pub mod artifacts;
 pub mod flink_rest;
+pub mod kube;

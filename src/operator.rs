@@ -1,0 +1,267 @@
+//! `flink-operator run`: the in-cluster operator. Watches FlinkDeployments, FlinkSessionJobs
+//! and the JobManager Deployments the operator made, feeds the changes to the same work
+//! queue and reconcile functions the simulator drives, and reconciles what is due.
+//!
+//! Reconciles run one at a time: simple, and every resource's steps are ordered. A slow step
+//! (a long jar download) delays the others; per-resource concurrency is future work.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::stream::{self, BoxStream, StreamExt};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Client;
+
+use crate::adapters::artifacts::{credential_env, ObjectStoreFetcher};
+use crate::adapters::flink_rest::FlinkRestClient;
+use crate::adapters::kube::KubeClient;
+use crate::artifacts::ArtifactSettings;
+use crate::controller::{reconcile_key, Scheduler, WatchFilter};
+use crate::ports::{Clock, SystemClock};
+use crate::reconcile::Context;
+
+/// How the operator is run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    /// The operator configuration (upstream keys).
+    pub config: BTreeMap<String, String>,
+    /// Reach every Flink cluster's REST API at this base URL instead of its Service (local
+    /// runs against a single cluster).
+    pub flink_url_override: Option<String>,
+    /// This replica's name, for events.
+    pub instance: Option<String>,
+}
+
+/// `kubernetes.operator.watched.namespaces`, upstream's key: comma separated; empty or
+/// `JOSDK_ALL_NAMESPACES` means all.
+pub fn watched_namespaces(config: &BTreeMap<String, String>) -> Vec<String> {
+    config
+        .get("kubernetes.operator.watched.namespaces")
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty() && s != "JOSDK_ALL_NAMESPACES")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn flink_kind(kind: &str) -> ApiResource {
+    let plural = if kind == "FlinkDeployment" {
+        "flinkdeployments"
+    } else {
+        "flinksessionjobs"
+    };
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("flink.apache.org", "v1beta1", kind),
+        plural,
+    )
+}
+
+/// One stream of (kind, change) for everything watched. Objects are read untyped, so a
+/// resource that does not decode as our types (say, one without a spec) cannot stall the
+/// watch; its reconcile reports the problem instead.
+fn changes(client: &Client, namespaces: &[String]) -> BoxStream<'static, (String, ChangeOrError)> {
+    let mut streams = Vec::new();
+    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().cloned().map(Some).collect()
+    };
+    for scope in scopes {
+        for kind in ["FlinkDeployment", "FlinkSessionJob"] {
+            let resource = flink_kind(kind);
+            let api: Api<DynamicObject> = match &scope {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+                None => Api::all_with(client.clone(), &resource),
+            };
+            streams.push(watch(api, kind, watcher::Config::default()));
+        }
+        // The JobManager Deployments the operator made wake their FlinkDeployment.
+        let deployments = ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&());
+        let api: Api<DynamicObject> = match &scope {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &deployments),
+            None => Api::all_with(client.clone(), &deployments),
+        };
+        let config = watcher::Config::default().labels("type=flink-native-kubernetes");
+        streams.push(watch(api, "Deployment", config));
+    }
+    stream::select_all(streams).boxed()
+}
+
+type ChangeOrError = Result<Event<DynamicObject>, watcher::Error>;
+
+fn watch(
+    api: Api<DynamicObject>,
+    kind: &'static str,
+    config: watcher::Config,
+) -> BoxStream<'static, (String, ChangeOrError)> {
+    // The watcher lists again by itself after 410 Gone; the backoff spaces out retries when
+    // the API server is unreachable.
+    watcher::watcher(api, config)
+        .default_backoff()
+        .map(move |e| (kind.to_string(), e))
+        .boxed()
+}
+
+/// The work queue's wake-ups from one watched change.
+fn on_event(
+    filter: &mut WatchFilter,
+    kind: &str,
+    event: Event<DynamicObject>,
+) -> Vec<crate::controller::ObjectKey> {
+    let (object, deleted) = match event {
+        Event::Apply(o) | Event::InitApply(o) => (o, false),
+        Event::Delete(o) => (o, true),
+        Event::Init | Event::InitDone => return Vec::new(),
+    };
+    let namespace = object.metadata.namespace.clone().unwrap_or_default();
+    let name = object.metadata.name.clone().unwrap_or_default();
+    let value = serde_json::to_value(&object).unwrap_or_default();
+    filter.on_change(kind, &namespace, &name, &value, deleted)
+}
+
+/// Runs until `shutdown` completes (or the watches end, which they do not by themselves).
+pub async fn run(
+    client: Client,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let artifacts = ArtifactSettings::from_operator_config(&options.config)?;
+    let kube = KubeClient::new(client.clone(), options.instance.clone());
+    let mut rest = FlinkRestClient::new(Duration::from_secs(10));
+    if let Some(url) = &options.flink_url_override {
+        rest = rest.with_url_override(url.clone());
+    }
+    let fetcher = ObjectStoreFetcher::new(artifacts, credential_env());
+    let clock = SystemClock;
+    let ctx = Context {
+        kube: &kube,
+        flink: &rest,
+        artifacts: &fetcher,
+        clock: &clock,
+        operator_config: &options.config,
+    };
+    let mut scheduler = Scheduler::default();
+    let mut filter = WatchFilter::default();
+    let mut events = changes(&client, &options.namespaces);
+    let mut shutdown = std::pin::pin!(shutdown);
+    tracing::info!(namespaces = ?options.namespaces, "operator started");
+    loop {
+        let now = clock.now_millis();
+        while let Some(key) = scheduler.pop_due(now) {
+            let span = tracing::info_span!("reconcile", kind = key.kind.as_str(), namespace = %key.namespace, name = %key.name);
+            let _enter = span.enter();
+            if let Err(e) = reconcile_key(&ctx, &mut scheduler, &key).await {
+                tracing::warn!(error = %e, "reconcile failed; retrying with backoff");
+            }
+        }
+        let idle = scheduler
+            .next_due()
+            .map(|due| (due - clock.now_millis()).max(0) as u64)
+            .unwrap_or(60_000);
+        tokio::select! {
+            next = events.next() => match next {
+                Some((kind, Ok(event))) => {
+                    let now = clock.now_millis();
+                    for key in on_event(&mut filter, &kind, event) {
+                        scheduler.notify(key, now);
+                    }
+                }
+                Some((kind, Err(e))) => tracing::warn!(kind, error = %e, "watch error; retrying"),
+                None => return Err("the watches ended".into()),
+            },
+            _ = tokio::time::sleep(Duration::from_millis(idle)) => {}
+            _ = &mut shutdown => {
+                tracing::info!("shutting down");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Reads an operator configuration file: a YAML map of keys to scalars (upstream's
+/// `config.yaml` / `flink-conf.yaml` form, flat keys). Nested maps are joined with dots.
+pub fn read_config(path: &str) -> Result<BTreeMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let value: serde_json::Value =
+        serde_saphyr::from_str(&text).map_err(|e| crate::validation::yaml_error(path, &e))?;
+    let mut out = BTreeMap::new();
+    flatten("", &value, &mut out).map_err(|e| format!("{path}: {e}"))?;
+    Ok(out)
+}
+
+fn flatten(
+    prefix: &str,
+    value: &serde_json::Value,
+    out: &mut BTreeMap<String, String>,
+) -> Result<(), String> {
+    use serde_json::Value;
+    match value {
+        Value::Null if prefix.is_empty() => Ok(()),
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out)?;
+            }
+            Ok(())
+        }
+        Value::String(s) => {
+            out.insert(prefix.to_string(), s.clone());
+            Ok(())
+        }
+        Value::Number(_) | Value::Bool(_) => {
+            out.insert(prefix.to_string(), value.to_string());
+            Ok(())
+        }
+        _ if prefix.is_empty() => Err("the configuration must be a map of keys to values".into()),
+        _ => Err(format!(
+            "{prefix}: a value must be text, a number or a boolean"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_files_are_flat_maps_of_text() {
+        let dir =
+            std::env::temp_dir().join(format!("flink-operator-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        std::fs::write(
+            &file,
+            "kubernetes.operator.reconcile.interval: 30s\nkubernetes:\n  operator:\n    job.restart.failed: true\nrest.port: 8081\n",
+        )
+        .unwrap();
+        let conf = read_config(file.to_str().unwrap()).unwrap();
+        assert_eq!(conf["kubernetes.operator.reconcile.interval"], "30s");
+        assert_eq!(conf["kubernetes.operator.job.restart.failed"], "true");
+        assert_eq!(conf["rest.port"], "8081");
+        std::fs::write(&file, "a: [1, 2]\n").unwrap();
+        let err = read_config(file.to_str().unwrap()).unwrap_err();
+        assert!(err.contains("a: a value must be"), "{err}");
+    }
+
+    #[test]
+    fn watched_namespaces_follow_upstream_key() {
+        let mut conf = BTreeMap::new();
+        assert!(watched_namespaces(&conf).is_empty());
+        conf.insert(
+            "kubernetes.operator.watched.namespaces".into(),
+            "team-a, team-b".into(),
+        );
+        assert_eq!(watched_namespaces(&conf), ["team-a", "team-b"]);
+    }
+}
