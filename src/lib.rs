@@ -12,6 +12,7 @@ pub mod controller;
 pub mod crd;
 pub mod duration;
 pub mod lifecycle;
+pub mod observability;
 pub mod operator;
 pub mod ports;
 pub mod reconcile;

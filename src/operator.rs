@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::stream::{self, BoxStream, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
@@ -18,8 +19,10 @@ use kube::Client;
 use crate::adapters::artifacts::{credential_env, ObjectStoreFetcher};
 use crate::adapters::flink_rest::FlinkRestClient;
 use crate::adapters::kube::KubeClient;
+use crate::adapters::metered::MeteredFlink;
 use crate::artifacts::ArtifactSettings;
 use crate::controller::{reconcile_key, Scheduler, WatchFilter};
+use crate::observability::{Health, Metrics};
 use crate::ports::{Clock, SystemClock};
 use crate::reconcile::Context;
 
@@ -35,6 +38,8 @@ pub struct Options {
     pub flink_url_override: Option<String>,
     /// This replica's name, for events.
     pub instance: Option<String>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (`host:port`); none: not served.
+    pub metrics_address: Option<String>,
 }
 
 /// `kubernetes.operator.watched.namespaces`, upstream's key: comma separated; empty or
@@ -66,7 +71,10 @@ fn flink_kind(kind: &str) -> ApiResource {
 /// One stream of (kind, change) for everything watched. Objects are read untyped, so a
 /// resource that does not decode as our types (say, one without a spec) cannot stall the
 /// watch; its reconcile reports the problem instead.
-fn changes(client: &Client, namespaces: &[String]) -> BoxStream<'static, (String, ChangeOrError)> {
+fn changes(
+    client: &Client,
+    namespaces: &[String],
+) -> (BoxStream<'static, (Source, ChangeOrError)>, usize) {
     let mut streams = Vec::new();
     let scopes: Vec<Option<String>> = if namespaces.is_empty() {
         vec![None]
@@ -80,7 +88,7 @@ fn changes(client: &Client, namespaces: &[String]) -> BoxStream<'static, (String
                 Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
                 None => Api::all_with(client.clone(), &resource),
             };
-            streams.push(watch(api, kind, watcher::Config::default()));
+            streams.push(watch(api, kind, streams.len(), watcher::Config::default()));
         }
         // The JobManager Deployments the operator made wake their FlinkDeployment.
         let deployments = ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&());
@@ -89,29 +97,35 @@ fn changes(client: &Client, namespaces: &[String]) -> BoxStream<'static, (String
             None => Api::all_with(client.clone(), &deployments),
         };
         let config = watcher::Config::default().labels("type=flink-native-kubernetes");
-        streams.push(watch(api, "Deployment", config));
+        streams.push(watch(api, "Deployment", streams.len(), config));
     }
-    stream::select_all(streams).boxed()
+    let count = streams.len();
+    (stream::select_all(streams).boxed(), count)
 }
 
 type ChangeOrError = Result<Event<DynamicObject>, watcher::Error>;
 
+/// Which watch a change came from: the kind, and the stream's number (for readiness).
+type Source = (String, usize);
+
 fn watch(
     api: Api<DynamicObject>,
     kind: &'static str,
+    index: usize,
     config: watcher::Config,
-) -> BoxStream<'static, (String, ChangeOrError)> {
+) -> BoxStream<'static, (Source, ChangeOrError)> {
     // The watcher lists again by itself after 410 Gone; the backoff spaces out retries when
     // the API server is unreachable.
     watcher::watcher(api, config)
         .default_backoff()
-        .map(move |e| (kind.to_string(), e))
+        .map(move |e| ((kind.to_string(), index), e))
         .boxed()
 }
 
-/// The work queue's wake-ups from one watched change.
+/// The work queue's wake-ups from one watched change; the resources gauge follows it.
 fn on_event(
     filter: &mut WatchFilter,
+    metrics: &Metrics,
     kind: &str,
     event: Event<DynamicObject>,
 ) -> Vec<crate::controller::ObjectKey> {
@@ -123,6 +137,12 @@ fn on_event(
     let namespace = object.metadata.namespace.clone().unwrap_or_default();
     let name = object.metadata.name.clone().unwrap_or_default();
     let value = serde_json::to_value(&object).unwrap_or_default();
+    if kind != "Deployment" {
+        let state = value["status"]["lifecycleState"]
+            .as_str()
+            .filter(|_| !deleted);
+        metrics.lifecycle(kind, &namespace, &name, state);
+    }
     filter.on_change(kind, &namespace, &name, &value, deleted)
 }
 
@@ -133,11 +153,29 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let artifacts = ArtifactSettings::from_operator_config(&options.config)?;
-    let kube = KubeClient::new(client.clone(), options.instance.clone());
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    if let Some(address) = &options.metrics_address {
+        let (listener, local) = crate::observability::bind(address)
+            .await
+            .map_err(|e| format!("cannot serve metrics on {address}: {e}"))?;
+        tracing::info!(%local, "serving /metrics, /healthz, /readyz");
+        tokio::spawn(crate::observability::serve(
+            listener,
+            metrics.clone(),
+            health.clone(),
+        ));
+    }
+    let kube =
+        KubeClient::new(client.clone(), options.instance.clone()).with_metrics(metrics.clone());
     let mut rest = FlinkRestClient::new(Duration::from_secs(10));
     if let Some(url) = &options.flink_url_override {
         rest = rest.with_url_override(url.clone());
     }
+    let rest = MeteredFlink {
+        inner: rest,
+        metrics: metrics.clone(),
+    };
     let fetcher = ObjectStoreFetcher::new(artifacts, credential_env());
     let clock = SystemClock;
     let ctx = Context {
@@ -149,15 +187,21 @@ pub async fn run(
     };
     let mut scheduler = Scheduler::default();
     let mut filter = WatchFilter::default();
-    let mut events = changes(&client, &options.namespaces);
+    let (mut events, streams) = changes(&client, &options.namespaces);
+    // Ready once every watch has listed its resources.
+    let mut listed = std::collections::BTreeSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     tracing::info!(namespaces = ?options.namespaces, "operator started");
     loop {
         let now = clock.now_millis();
+        health.turned(now);
         while let Some(key) = scheduler.pop_due(now) {
             let span = tracing::info_span!("reconcile", kind = key.kind.as_str(), namespace = %key.namespace, name = %key.name);
             let _enter = span.enter();
-            if let Err(e) = reconcile_key(&ctx, &mut scheduler, &key).await {
+            let start = Instant::now();
+            let result = reconcile_key(&ctx, &mut scheduler, &key).await;
+            metrics.reconciled(key.kind.as_str(), result.is_ok(), start.elapsed());
+            if let Err(e) = result {
                 tracing::warn!(error = %e, "reconcile failed; retrying with backoff");
             }
         }
@@ -167,13 +211,16 @@ pub async fn run(
             .unwrap_or(60_000);
         tokio::select! {
             next = events.next() => match next {
-                Some((kind, Ok(event))) => {
+                Some(((kind, index), Ok(event))) => {
+                    if matches!(event, Event::InitDone) && listed.insert(index) && listed.len() == streams {
+                        health.set_synced();
+                    }
                     let now = clock.now_millis();
-                    for key in on_event(&mut filter, &kind, event) {
+                    for key in on_event(&mut filter, &metrics, &kind, event) {
                         scheduler.notify(key, now);
                     }
                 }
-                Some((kind, Err(e))) => tracing::warn!(kind, error = %e, "watch error; retrying"),
+                Some(((kind, _), Err(e))) => tracing::warn!(kind, error = %e, "watch error; retrying"),
                 None => return Err("the watches ended".into()),
             },
             _ = tokio::time::sleep(Duration::from_millis(idle)) => {}

@@ -22,6 +22,7 @@ pub const FIELD_MANAGER: &str = "flink-kubernetes-operator";
 pub struct KubeClient {
     client: Client,
     recorder: Recorder,
+    metrics: Option<std::sync::Arc<crate::observability::Metrics>>,
 }
 
 impl KubeClient {
@@ -34,7 +35,14 @@ impl KubeClient {
         KubeClient {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            metrics: None,
         }
+    }
+
+    /// Counts the events published (savepoint, upgrade and failure outcomes).
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::observability::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn api<K>(&self, namespace: &str) -> Api<K>
@@ -294,6 +302,9 @@ impl KubeApi for KubeClient {
             action: event.component.clone(),
             secondary: None,
         };
+        if let Some(m) = &self.metrics {
+            m.event(&event.kind, event.event_type.as_str(), &event.reason);
+        }
         self.recorder
             .publish(&ev, &regarding)
             .await

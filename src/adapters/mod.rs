@@ -3,3 +3,4 @@
 pub mod artifacts;
 pub mod flink_rest;
 pub mod kube;
+pub mod metered;
