@@ -17,3 +17,4 @@ pub mod operator;
 pub mod ports;
 pub mod reconcile;
 pub mod validation;
+pub mod webhook;

@@ -7,14 +7,15 @@
 //!   Exit 0 when everything is valid, 1 when there is a problem, 2 for a usage error or an
 //!   unreadable file.
 //! * `flink-operator run [--config FILE] [--namespace NS]... [--flink-url URL]
-//!   [--metrics-address HOST:PORT|none] [--log-format json|text]` runs the operator against the
+//!   [--metrics-address HOST:PORT|none] [--log-format json|text]
+//!   [--webhook-address HOST:PORT --webhook-cert PEM --webhook-key PEM]` runs the operator against the
 //!   cluster of the current kubeconfig (or in-cluster credentials). Logs are JSON lines by
 //!   default, each with the resource it concerns; `/metrics`, `/healthz` and `/readyz` are
 //!   served on 0.0.0.0:8085 unless told otherwise.
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: flink-operator crd\n       flink-operator validate FILE...\n       flink-operator run [--config FILE] [--namespace NS]... [--flink-url URL] [--metrics-address HOST:PORT|none] [--log-format json|text]";
+const USAGE: &str = "usage: flink-operator crd\n       flink-operator validate FILE...\n       flink-operator run [--config FILE] [--namespace NS]... [--flink-url URL] [--metrics-address HOST:PORT|none] [--log-format json|text] [--webhook-address HOST:PORT --webhook-cert PEM --webhook-key PEM]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -69,6 +70,7 @@ fn run(args: &[String]) -> ExitCode {
     };
     let mut namespaces = Vec::new();
     let mut json_logs = true;
+    let (mut webhook_address, mut webhook_cert, mut webhook_key) = (None, None, None);
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let Some(value) = it.next() else {
@@ -85,6 +87,9 @@ fn run(args: &[String]) -> ExitCode {
             },
             "--namespace" => namespaces.push(value.clone()),
             "--flink-url" => options.flink_url_override = Some(value.clone()),
+            "--webhook-address" => webhook_address = Some(value.clone()),
+            "--webhook-cert" => webhook_cert = Some(value.clone()),
+            "--webhook-key" => webhook_key = Some(value.clone()),
             "--metrics-address" if value == "none" => options.metrics_address = None,
             "--metrics-address" => options.metrics_address = Some(value.clone()),
             "--log-format" if value == "json" || value == "text" => json_logs = value == "json",
@@ -94,6 +99,20 @@ fn run(args: &[String]) -> ExitCode {
             }
         }
     }
+    options.webhook = match (webhook_address, webhook_cert, webhook_key) {
+        (Some(address), Some(cert_file), Some(key_file)) => {
+            Some(flink_operator::operator::WebhookOptions {
+                address,
+                cert_file,
+                key_file,
+            })
+        }
+        (None, None, None) => None,
+        _ => {
+            eprintln!("flink-operator run: the webhook needs --webhook-address, --webhook-cert and --webhook-key\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     options.namespaces = if namespaces.is_empty() {
         flink_operator::operator::watched_namespaces(&options.config)
     } else {

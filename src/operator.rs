@@ -40,6 +40,15 @@ pub struct Options {
     pub instance: Option<String>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served (`host:port`); none: not served.
     pub metrics_address: Option<String>,
+    /// The validating webhook: address, certificate chain and key (PEM files).
+    pub webhook: Option<WebhookOptions>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookOptions {
+    pub address: String,
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 /// `kubernetes.operator.watched.namespaces`, upstream's key: comma separated; empty or
@@ -165,6 +174,16 @@ pub async fn run(
             metrics.clone(),
             health.clone(),
         ));
+    }
+    if let Some(w) = &options.webhook {
+        let tls = crate::webhook::tls_acceptor(&w.cert_file, &w.key_file)?;
+        let listener = tokio::net::TcpListener::bind(&w.address)
+            .await
+            .map_err(|e| format!("cannot serve the webhook on {}: {e}", w.address))?;
+        let lookup: Arc<dyn crate::ports::KubeApi> =
+            Arc::new(KubeClient::new(client.clone(), options.instance.clone()));
+        tracing::info!(address = %w.address, "serving the validating webhook on /validate");
+        tokio::spawn(crate::webhook::serve(listener, tls, lookup));
     }
     let kube =
         KubeClient::new(client.clone(), options.instance.clone()).with_metrics(metrics.clone());
