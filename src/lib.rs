@@ -11,6 +11,7 @@ pub mod config;
 pub mod controller;
 pub mod crd;
 pub mod duration;
+pub mod leader;
 pub mod lifecycle;
 pub mod observability;
 pub mod operator;

@@ -119,6 +119,7 @@ fn run(args: &[String]) -> ExitCode {
         namespaces
     };
     options.instance = std::env::var("POD_NAME").ok();
+    options.own_namespace = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".into());
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if json_logs {
@@ -132,8 +133,7 @@ fn run(args: &[String]) -> ExitCode {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    // Two TLS back ends are linked in (kube's and object_store's): pick one for the process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    flink_operator::adapters::init_tls();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -42,6 +42,8 @@ pub struct Options {
     pub metrics_address: Option<String>,
     /// The validating webhook: address, certificate chain and key (PEM files).
     pub webhook: Option<WebhookOptions>,
+    /// The namespace the operator runs in (for its Lease).
+    pub own_namespace: String,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +51,54 @@ pub struct WebhookOptions {
     pub address: String,
     pub cert_file: String,
     pub key_file: String,
+}
+
+/// Upstream's leader-election keys: `kubernetes.operator.leader-election.enabled` (false),
+/// `.lease-name` (required when enabled), `.lease-duration` (15s), `.renew-deadline` (10s),
+/// `.retry-period` (2s). Returns the lease name and timing when enabled.
+pub fn leader_election(
+    config: &BTreeMap<String, String>,
+) -> Result<Option<(String, crate::leader::Timing)>, String> {
+    let key = |k: &str| format!("kubernetes.operator.leader-election.{k}");
+    let get = |k: &str| {
+        config
+            .get(&key(k))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    if !get("enabled")
+        .map(|v| v.eq_ignore_ascii_case("true"))
+        .unwrap_or(false)
+    {
+        return Ok(None);
+    }
+    let name = get("lease-name").ok_or_else(|| {
+        format!(
+            "{} is required when leader election is enabled",
+            key("lease-name")
+        )
+    })?;
+    let mut timing = crate::leader::Timing::default();
+    for (k, field) in [
+        ("lease-duration", &mut timing.lease_duration),
+        ("renew-deadline", &mut timing.renew_deadline),
+        ("retry-period", &mut timing.retry_period),
+    ] {
+        if let Some(v) = get(k) {
+            *field = crate::duration::parse_duration(v).map_err(|e| format!("{}: {e}", key(k)))?;
+        }
+    }
+    if timing.renew_deadline >= timing.lease_duration
+        || timing.retry_period >= timing.renew_deadline
+    {
+        return Err(format!(
+            "leader election needs retry-period < renew-deadline < lease-duration ({}, {}, {})",
+            crate::duration::format_duration(timing.retry_period),
+            crate::duration::format_duration(timing.renew_deadline),
+            crate::duration::format_duration(timing.lease_duration)
+        ));
+    }
+    Ok(Some((name.to_string(), timing)))
 }
 
 /// `kubernetes.operator.watched.namespaces`, upstream's key: comma separated; empty or
@@ -204,6 +254,23 @@ pub async fn run(
         clock: &clock,
         operator_config: &options.config,
     };
+    let mut elector = match leader_election(&options.config)? {
+        Some((lease, timing)) => {
+            let identity = options
+                .instance
+                .clone()
+                .unwrap_or_else(|| format!("flink-operator-{}", std::process::id()));
+            Some(crate::leader::LeaderElector::new(
+                client.clone(),
+                &options.own_namespace,
+                &lease,
+                &identity,
+                timing,
+            ))
+        }
+        None => None,
+    };
+    let mut elect_at = 0i64;
     let mut scheduler = Scheduler::default();
     let mut filter = WatchFilter::default();
     let (mut events, streams) = changes(&client, &options.namespaces);
@@ -214,7 +281,20 @@ pub async fn run(
     loop {
         let now = clock.now_millis();
         health.turned(now);
-        while let Some(key) = scheduler.pop_due(now) {
+        if let Some(e) = elector.as_mut() {
+            if now >= elect_at {
+                if let Err(err) = e.try_acquire_or_renew(now).await {
+                    tracing::warn!(error = %err, "leader election");
+                }
+                elect_at = now + e.retry_period().as_millis() as i64;
+            }
+        }
+        let leading = elector
+            .as_ref()
+            .map(|e| e.is_leader(clock.now_millis()))
+            .unwrap_or(true);
+        // A replica without the lease keeps its watches warm but does nothing.
+        while let Some(key) = scheduler.pop_due(now).filter(|_| leading) {
             let span = tracing::info_span!("reconcile", kind = key.kind.as_str(), namespace = %key.namespace, name = %key.name);
             let _enter = span.enter();
             let start = Instant::now();
@@ -224,8 +304,15 @@ pub async fn run(
                 tracing::warn!(error = %e, "reconcile failed; retrying with backoff");
             }
         }
-        let idle = scheduler
-            .next_due()
+        let next_wake = match (leading, elector.is_some()) {
+            (true, false) => scheduler.next_due(),
+            (true, true) => scheduler
+                .next_due()
+                .map(|d| d.min(elect_at))
+                .or(Some(elect_at)),
+            (false, _) => Some(elect_at),
+        };
+        let idle = next_wake
             .map(|due| (due - clock.now_millis()).max(0) as u64)
             .unwrap_or(60_000);
         tokio::select! {
@@ -245,6 +332,9 @@ pub async fn run(
             _ = tokio::time::sleep(Duration::from_millis(idle)) => {}
             _ = &mut shutdown => {
                 tracing::info!("shutting down");
+                if let Some(e) = elector.as_mut() {
+                    e.release().await;
+                }
                 return Ok(());
             }
         }
@@ -318,6 +408,34 @@ mod tests {
         std::fs::write(&file, "a: [1, 2]\n").unwrap();
         let err = read_config(file.to_str().unwrap()).unwrap_err();
         assert!(err.contains("a: a value must be"), "{err}");
+    }
+
+    #[test]
+    fn leader_election_is_configured_with_upstream_keys() {
+        let mut conf = BTreeMap::new();
+        assert_eq!(leader_election(&conf), Ok(None));
+        conf.insert(
+            "kubernetes.operator.leader-election.enabled".into(),
+            "true".into(),
+        );
+        let err = leader_election(&conf).unwrap_err();
+        assert!(err.contains("lease-name is required"), "{err}");
+        conf.insert(
+            "kubernetes.operator.leader-election.lease-name".into(),
+            "flink-operator-lease".into(),
+        );
+        let (name, timing) = leader_election(&conf).unwrap().unwrap();
+        assert_eq!(name, "flink-operator-lease");
+        assert_eq!(timing, crate::leader::Timing::default());
+        conf.insert(
+            "kubernetes.operator.leader-election.renew-deadline".into(),
+            "20s".into(),
+        );
+        let err = leader_election(&conf).unwrap_err();
+        assert!(
+            err.contains("retry-period < renew-deadline < lease-duration"),
+            "{err}"
+        );
     }
 
     #[test]
