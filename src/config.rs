@@ -43,6 +43,64 @@ pub const REST_PORT: &str = "rest.port";
 pub const SAVEPOINT_PATH: &str = "execution.savepoint.path";
 pub const JOB_ID: &str = "$internal.pipeline.job-id";
 
+const VERSION_DEFAULTS: &str = "kubernetes.operator.default-configuration.flink-version.";
+const NAMESPACE_DEFAULTS: &str = "kubernetes.operator.default-configuration.namespace.";
+
+/// The operator's defaults for one resource, as upstream layers them: the plain keys, then
+/// those under `kubernetes.operator.default-configuration.flink-version.<v1_18>.` (or
+/// `<v1_18+>.` for that version and newer) matching the resource's Flink version, then those
+/// under `kubernetes.operator.default-configuration.namespace.<namespace>.`.
+pub fn defaults_for(
+    operator: &BTreeMap<String, String>,
+    namespace: &str,
+    version: Option<crate::crd::FlinkVersion>,
+) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = operator
+        .iter()
+        .filter(|(k, _)| !k.starts_with(VERSION_DEFAULTS) && !k.starts_with(NAMESPACE_DEFAULTS))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let version_name = version.map(|v| format!("{v:?}"));
+    // Exact-version keys win over `+` ranges; among ranges the nearest (highest) wins.
+    let mut by_version: Vec<(u8, crate::crd::FlinkVersion, &str, &str)> = Vec::new();
+    for (k, v) in operator {
+        let Some(rest) = k.strip_prefix(VERSION_DEFAULTS) else {
+            continue;
+        };
+        let Some((selector, key)) = rest.split_once('.') else {
+            continue;
+        };
+        let (name, plus) = match selector.strip_suffix('+') {
+            Some(n) => (n, true),
+            None => (selector, false),
+        };
+        let Ok(selected) =
+            serde_json::from_value::<crate::crd::FlinkVersion>(serde_json::json!(name))
+        else {
+            continue;
+        };
+        let applies = match version {
+            Some(v) if plus => v >= selected,
+            Some(_) => version_name.as_deref() == Some(name),
+            None => false,
+        };
+        if applies {
+            by_version.push((u8::from(!plus), selected, key, v));
+        }
+    }
+    by_version.sort();
+    for (_, _, key, value) in by_version {
+        out.insert(key.to_string(), value.to_string());
+    }
+    let own_namespace = format!("{NAMESPACE_DEFAULTS}{namespace}.");
+    for (k, v) in operator {
+        if let Some(key) = k.strip_prefix(&own_namespace) {
+            out.insert(key.to_string(), v.clone());
+        }
+    }
+    out
+}
+
 /// The effective configuration of one resource: operator defaults, then its own
 /// `flinkConfiguration` on top.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -195,6 +253,30 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn defaults_are_layered_by_flink_version_and_namespace() {
+        use crate::crd::FlinkVersion;
+        let operator = conf(&[
+            ("kubernetes.operator.reconcile.interval", "60s"),
+            ("a", "base"),
+            ("kubernetes.operator.default-configuration.flink-version.v1_18+.a", "from 1.18"),
+            ("kubernetes.operator.default-configuration.flink-version.v1_20+.a", "from 1.20"),
+            ("kubernetes.operator.default-configuration.flink-version.v2_3.b", "only 2.3"),
+            ("kubernetes.operator.default-configuration.namespace.team-a.kubernetes.operator.reconcile.interval", "15s"),
+        ]);
+        let old = defaults_for(&operator, "default", Some(FlinkVersion::v1_17));
+        assert_eq!(old["a"], "base");
+        assert!(!old.contains_key("b"));
+        assert!(!old.keys().any(|k| k.contains("default-configuration")));
+        let new = defaults_for(&operator, "team-a", Some(FlinkVersion::v2_3));
+        assert_eq!(new["a"], "from 1.20");
+        assert_eq!(new["b"], "only 2.3");
+        assert_eq!(new["kubernetes.operator.reconcile.interval"], "15s");
+        let v119 = defaults_for(&operator, "default", Some(FlinkVersion::v1_19));
+        assert_eq!(v119["a"], "from 1.18");
+        assert_eq!(v119["kubernetes.operator.reconcile.interval"], "60s");
     }
 
     #[test]

@@ -20,6 +20,13 @@ pub async fn reconcile(
     let Some(fd) = ctx.kube.get_flink_deployment(namespace, name).await? else {
         return Ok(None);
     };
+    // The operator's defaults for this namespace and Flink version.
+    let defaults =
+        crate::config::defaults_for(ctx.operator_config, namespace, fd.spec.flink_version);
+    let ctx = &Context {
+        operator_config: &defaults,
+        ..*ctx
+    };
     let mut run = Run::new(ctx, fd);
     if run.fd.metadata.deletion_timestamp.is_some() {
         return super::cleanup::cleanup(&mut run).await;

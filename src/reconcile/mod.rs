@@ -26,6 +26,7 @@ use crate::ports::{
 };
 
 /// What reconciliation works with: the ports and the operator's own configuration.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub kube: &'a dyn KubeApi,
     pub flink: &'a dyn FlinkApi,

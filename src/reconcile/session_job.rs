@@ -214,20 +214,27 @@ pub async fn reconcile(
     let Some(job) = ctx.kube.get_session_job(namespace, name).await? else {
         return Ok(None);
     };
-    let mut run = JobRun {
-        ctx,
-        status: job.status.clone().unwrap_or_default(),
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        job,
-    };
-    let session_name = run.job.spec.deployment_name.clone().unwrap_or_default();
+    let session_name = job.spec.deployment_name.clone().unwrap_or_default();
     let session = if session_name.is_empty() {
         None
     } else {
         ctx.kube
             .get_flink_deployment(namespace, &session_name)
             .await?
+    };
+    // The operator's defaults for this namespace and the session cluster's Flink version.
+    let version = session.as_ref().and_then(|s| s.spec.flink_version);
+    let defaults = crate::config::defaults_for(ctx.operator_config, namespace, version);
+    let ctx = &Context {
+        operator_config: &defaults,
+        ..*ctx
+    };
+    let mut run = JobRun {
+        ctx,
+        status: job.status.clone().unwrap_or_default(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        job,
     };
     if run.job.metadata.deletion_timestamp.is_some() {
         return cleanup(&mut run, session.as_ref()).await;
