@@ -79,7 +79,10 @@ fn run(args: &[String]) -> ExitCode {
         };
         match flag.as_str() {
             "--config" => match flink_operator::operator::read_config(value) {
-                Ok(conf) => options.config = conf,
+                Ok(conf) => {
+                    options.config = conf;
+                    options.config_file = Some(value.clone());
+                }
                 Err(e) => {
                     eprintln!("flink-operator run: {e}");
                     return ExitCode::from(2);

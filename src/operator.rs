@@ -44,6 +44,8 @@ pub struct Options {
     pub webhook: Option<WebhookOptions>,
     /// The namespace the operator runs in (for its Lease).
     pub own_namespace: String,
+    /// The file `config` was read from, re-read when it changes (upstream's dynamic config).
+    pub config_file: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +101,23 @@ pub fn leader_election(
         ));
     }
     Ok(Some((name.to_string(), timing)))
+}
+
+/// `kubernetes.operator.dynamic.config.enabled` (default true).
+fn dynamic_config(config: &BTreeMap<String, String>) -> bool {
+    config
+        .get("kubernetes.operator.dynamic.config.enabled")
+        .map(|v| !v.trim().eq_ignore_ascii_case("false"))
+        .unwrap_or(true)
+}
+
+/// `kubernetes.operator.dynamic.config.check.interval` (default 5 min), in ms.
+fn reload_interval(config: &BTreeMap<String, String>) -> i64 {
+    config
+        .get("kubernetes.operator.dynamic.config.check.interval")
+        .and_then(|v| crate::duration::parse_duration(v).ok())
+        .unwrap_or(Duration::from_secs(300))
+        .as_millis() as i64
 }
 
 /// `kubernetes.operator.watched.namespaces`, upstream's key: comma separated; empty or
@@ -247,13 +266,8 @@ pub async fn run(
     };
     let fetcher = ObjectStoreFetcher::new(artifacts, credential_env());
     let clock = SystemClock;
-    let ctx = Context {
-        kube: &kube,
-        flink: &rest,
-        artifacts: &fetcher,
-        clock: &clock,
-        operator_config: &options.config,
-    };
+    let mut config = options.config.clone();
+    let mut reload_at = clock.now_millis() + reload_interval(&config);
     let mut elector = match leader_election(&options.config)? {
         Some((lease, timing)) => {
             let identity = options
@@ -281,6 +295,33 @@ pub async fn run(
     loop {
         let now = clock.now_millis();
         health.turned(now);
+        if now >= reload_at {
+            reload_at = now + reload_interval(&config);
+            if let Some(file) = options
+                .config_file
+                .as_deref()
+                .filter(|_| dynamic_config(&config))
+            {
+                match read_config(file) {
+                    Ok(new) if new != config => {
+                        tracing::info!(
+                            file,
+                            "operator configuration changed; using it from now on"
+                        );
+                        config = new;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "operator configuration not reloaded"),
+                }
+            }
+        }
+        let ctx = Context {
+            kube: &kube,
+            flink: &rest,
+            artifacts: &fetcher,
+            clock: &clock,
+            operator_config: &config,
+        };
         if let Some(e) = elector.as_mut() {
             if now >= elect_at {
                 if let Err(err) = e.try_acquire_or_renew(now).await {
