@@ -245,7 +245,7 @@ pub async fn run(
         ));
     }
     if let Some(w) = &options.webhook {
-        let tls = crate::webhook::tls_acceptor(&w.cert_file, &w.key_file)?;
+        let tls = Arc::new(crate::webhook::TlsFiles::load(&w.cert_file, &w.key_file)?);
         let listener = tokio::net::TcpListener::bind(&w.address)
             .await
             .map_err(|e| format!("cannot serve the webhook on {}: {e}", w.address))?;

@@ -112,15 +112,55 @@ pub fn tls_acceptor(cert_file: &str, key_file: &str) -> Result<TlsAcceptor, Stri
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// The TLS settings, re-read when the certificate file changes (cert-manager renews it in
+/// place), so a renewed certificate is served without a restart.
+pub struct TlsFiles {
+    cert_file: String,
+    key_file: String,
+    current: std::sync::Mutex<(Option<std::time::SystemTime>, TlsAcceptor)>,
+}
+
+impl TlsFiles {
+    pub fn load(cert_file: &str, key_file: &str) -> Result<Self, String> {
+        let acceptor = tls_acceptor(cert_file, key_file)?;
+        Ok(TlsFiles {
+            cert_file: cert_file.to_string(),
+            key_file: key_file.to_string(),
+            current: std::sync::Mutex::new((modified(cert_file), acceptor)),
+        })
+    }
+
+    /// The acceptor for the next connection; a new certificate that does not load yet (say,
+    /// the key not written) keeps the old one in service.
+    fn acceptor(&self) -> TlsAcceptor {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let now = modified(&self.cert_file);
+        if now != current.0 {
+            match tls_acceptor(&self.cert_file, &self.key_file) {
+                Ok(acceptor) => {
+                    tracing::info!(file = %self.cert_file, "webhook certificate reloaded");
+                    *current = (now, acceptor);
+                }
+                Err(e) => tracing::warn!(error = %e, "webhook certificate not reloaded"),
+            }
+        }
+        current.1.clone()
+    }
+}
+
+fn modified(file: &str) -> Option<std::time::SystemTime> {
+    std::fs::metadata(file).and_then(|m| m.modified()).ok()
+}
+
 /// Serves the webhook on `listener` until the task is dropped.
 pub async fn serve(
     listener: TcpListener,
-    tls: TlsAcceptor,
+    tls: Arc<TlsFiles>,
     kube: Arc<dyn KubeApi>,
 ) -> std::io::Result<()> {
     loop {
         let (tcp, peer) = listener.accept().await?;
-        let tls = tls.clone();
+        let tls = tls.acceptor();
         let kube = kube.clone();
         tokio::spawn(async move {
             let stream = match tls.accept(tcp).await {
@@ -259,7 +299,9 @@ mod tests {
         let (cert_file, key_file) = (dir.join("tls.crt"), dir.join("tls.key"));
         std::fs::write(&cert_file, cert.cert.pem()).unwrap();
         std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
-        let tls = tls_acceptor(cert_file.to_str().unwrap(), key_file.to_str().unwrap()).unwrap();
+        let tls = Arc::new(
+            TlsFiles::load(cert_file.to_str().unwrap(), key_file.to_str().unwrap()).unwrap(),
+        );
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -310,6 +352,16 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("spec.job.upgradeMode"));
+
+        // A renewed certificate (written in place, as cert-manager does) is served at once.
+        let renewed = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        std::fs::write(&key_file, renewed.signing_key.serialize_pem()).unwrap();
+        std::fs::write(&cert_file, renewed.cert.pem()).unwrap();
+        assert_eq!(
+            post(basic())["response"]["allowed"],
+            true,
+            "trusted with the new CA"
+        );
         runtime.shutdown_background();
     }
 }
