@@ -295,4 +295,46 @@ mod tests {
         assert!(h.ready(2_000));
         assert!(!h.live(1_000 + STUCK_AFTER_MS));
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn metrics_and_probes_are_served_over_http() {
+        let metrics = Arc::new(Metrics::new());
+        metrics.reconciled("FlinkDeployment", true, Duration::from_millis(3));
+        metrics.reconciled("FlinkDeployment", false, Duration::from_millis(5));
+        metrics.event("FlinkDeployment", "Warning", "SavepointError");
+        let health = Arc::new(Health::default());
+        let (listener, address) = bind("127.0.0.1:0").await.unwrap();
+        tokio::spawn(serve(listener, metrics.clone(), health.clone()));
+        let get = |path: &str| {
+            let url = format!("http://{address}{path}");
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let out = std::process::Command::new("curl")
+                        .args(["-s", "-w", "\n%{http_code}", &url])
+                        .output()
+                        .expect("curl runs");
+                    String::from_utf8_lossy(&out.stdout).to_string()
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let scraped = get("/metrics").await;
+        assert!(scraped.ends_with("200"), "{scraped}");
+        for line in [
+            r#"flink_operator_reconciles_total{kind="FlinkDeployment",outcome="ok"} 1"#,
+            r#"flink_operator_reconciles_total{kind="FlinkDeployment",outcome="error"} 1"#,
+            r#"flink_operator_reconcile_duration_seconds_count{kind="FlinkDeployment"} 2"#,
+            r#"flink_operator_events_total{kind="FlinkDeployment",type="Warning",reason="SavepointError"} 1"#,
+        ] {
+            assert!(scraped.contains(line), "missing {line} in\n{scraped}");
+        }
+        assert!(get("/healthz").await.ends_with("503"), "no turn yet");
+        health.turned(now_ms());
+        assert!(get("/healthz").await.ends_with("200"));
+        assert!(get("/readyz").await.ends_with("503"), "not listed yet");
+        health.set_synced();
+        assert!(get("/readyz").await.ends_with("200"));
+        assert!(get("/nothing").await.ends_with("404"));
+    }
 }
