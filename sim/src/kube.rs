@@ -2,7 +2,7 @@
 //! concurrency, generation, the status subresource, finalizers and deletionTimestamp, owner
 //! references with garbage collection, and a watch stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::{json, Value};
 
@@ -32,6 +32,49 @@ pub struct KubeStore {
     next_uid: u64,
     /// Changes not yet delivered to watchers.
     pub pending_watch: Vec<WatchEvent>,
+    /// Every change with the resourceVersion it took, for API clients that watch (the served
+    /// API, `flink-sim serve`). Off (None) unless [`KubeStore::keep_history`] turned it on, so
+    /// scenario runs are untouched.
+    pub history: Option<History>,
+}
+
+/// How a change shows in a watch stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl ChangeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
+            ChangeType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change as a watch stream shows it: the resourceVersion it took, its type, the key and
+/// the object (for a deletion: its last state, with the deletion's resourceVersion).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub resource_version: u64,
+    pub change: ChangeType,
+    pub key: Key,
+    pub object: Value,
+}
+
+/// The newest changes, oldest first, at most `limit` of them.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub changes: VecDeque<Change>,
+    pub limit: usize,
+    /// The resourceVersion before the oldest change kept: a watch from an older one has
+    /// missed changes (410 Gone).
+    pub horizon: u64,
+    live: BTreeSet<Key>,
 }
 
 pub fn key_of(kind: &str, namespace: &str, name: &str) -> Key {
@@ -75,6 +118,23 @@ impl KubeStore {
         self.objects.keys()
     }
 
+    /// Keeps the newest `limit` changes in [`KubeStore::history`] from now on; deletions then
+    /// take a resourceVersion of their own, as they do in a real API server.
+    pub fn keep_history(&mut self, limit: usize) {
+        let live = self.objects.keys().cloned().collect();
+        self.history = Some(History {
+            changes: VecDeque::new(),
+            limit: limit.max(1),
+            horizon: self.next_resource_version,
+            live,
+        });
+    }
+
+    /// The newest resourceVersion handed out: what a list is "as of".
+    pub fn resource_version(&self) -> u64 {
+        self.next_resource_version
+    }
+
     fn bump(&mut self, obj: &mut Value) {
         self.next_resource_version += 1;
         obj["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
@@ -86,6 +146,45 @@ impl KubeStore {
             object: object.clone(),
             deleted,
         });
+        if self.history.is_some() {
+            self.record_change(key, object, deleted);
+        }
+    }
+
+    fn record_change(&mut self, key: &Key, object: &Value, deleted: bool) {
+        let mut object = object.clone();
+        let resource_version = if deleted {
+            self.next_resource_version += 1;
+            object["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
+            self.next_resource_version
+        } else {
+            object["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|rv| rv.parse().ok())
+                .unwrap_or(self.next_resource_version)
+        };
+        let Some(history) = self.history.as_mut() else {
+            return;
+        };
+        let change = if deleted {
+            history.live.remove(key);
+            ChangeType::Deleted
+        } else if history.live.insert(key.clone()) {
+            ChangeType::Added
+        } else {
+            ChangeType::Modified
+        };
+        history.changes.push_back(Change {
+            resource_version,
+            change,
+            key: key.clone(),
+            object,
+        });
+        while history.changes.len() > history.limit {
+            if let Some(old) = history.changes.pop_front() {
+                history.horizon = old.resource_version;
+            }
+        }
     }
 
     fn key_from(obj: &Value) -> Result<Key, ApiError> {

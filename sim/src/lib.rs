@@ -2,6 +2,7 @@
 //! driving the operator's real reconciliation code through its ports.
 
 pub mod flink;
+pub mod flink_http;
 pub mod html;
 pub mod invariants;
 pub mod kube;
@@ -9,6 +10,7 @@ pub mod load;
 pub mod ports;
 pub mod runner;
 pub mod scenario;
+pub mod serve;
 pub mod timeline;
 pub mod world;
 pub mod yaml;

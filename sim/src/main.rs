@@ -7,10 +7,13 @@ use flink_sim::load::load_scenario;
 use flink_sim::runner::{check_crash_points, Simulation};
 use flink_sim::timeline::render;
 
-const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html] [--crash-points]";
+const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html] [--crash-points]\n       flink-sim serve [--port P] [--speed X] [--seed N] [--crds] [--kubeconfig FILE] [--quiet]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        return serve(&args[1..]);
+    }
     if args.first().map(String::as_str) != Some("run") {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
@@ -93,4 +96,88 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `flink-sim serve`: the simulated world's Kubernetes API on 127.0.0.1, for kubectl.
+fn serve(args: &[String]) -> ExitCode {
+    let mut options = flink_sim::serve::ServeOptions {
+        print_timeline: true,
+        ..Default::default()
+    };
+    let mut kubeconfig = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = |what: &str| -> Result<String, ExitCode> {
+            rest.next().cloned().ok_or_else(|| {
+                eprintln!("{arg} needs {what}\n{USAGE}");
+                ExitCode::from(2)
+            })
+        };
+        let parsed = match arg.as_str() {
+            "--port" => value("a port number").and_then(|v| {
+                v.parse().map(|p| options.port = p).map_err(|_| {
+                    eprintln!("--port needs a port number\n{USAGE}");
+                    ExitCode::from(2)
+                })
+            }),
+            "--speed" => value("a positive number").and_then(|v| match v.parse::<f64>() {
+                Ok(x) if x > 0.0 && x.is_finite() => {
+                    options.speed = x;
+                    Ok(())
+                }
+                _ => {
+                    eprintln!("--speed needs a positive number\n{USAGE}");
+                    Err(ExitCode::from(2))
+                }
+            }),
+            "--seed" => value("a whole number").and_then(|v| {
+                v.parse().map(|s| options.seed = s).map_err(|_| {
+                    eprintln!("--seed needs a whole number\n{USAGE}");
+                    ExitCode::from(2)
+                })
+            }),
+            "--kubeconfig" => value("a file name").map(|v| kubeconfig = Some(PathBuf::from(v))),
+            "--crds" => {
+                options.install_crds = true;
+                Ok(())
+            }
+            "--quiet" => {
+                options.print_timeline = false;
+                Ok(())
+            }
+            other => {
+                eprintln!("unexpected argument '{other}'\n{USAGE}");
+                Err(ExitCode::from(2))
+            }
+        };
+        if let Err(code) = parsed {
+            return code;
+        }
+    }
+    let (addr, handle) = match flink_sim::serve::start(options.clone()) {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("flink-sim serve: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(path) = &kubeconfig {
+        if let Err(e) = std::fs::write(path, flink_sim::serve::kubeconfig(addr)) {
+            eprintln!("cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    println!(
+        "flink-sim serve: the simulated cluster's API is at http://{addr} (speed {}x, seed {})",
+        options.speed, options.seed
+    );
+    match &kubeconfig {
+        Some(path) => println!("  export KUBECONFIG={}", path.display()),
+        None => println!("  kubectl --server http://{addr} get flinkdeployments"),
+    }
+    if !options.install_crds {
+        println!("  install the CRDs: flink-operator crd | kubectl apply -f -");
+    }
+    handle.wait();
+    ExitCode::SUCCESS
 }

@@ -401,97 +401,87 @@ impl World {
             .get_mut(&(at.namespace.clone(), at.cluster_id.clone()))
             .ok_or_else(|| FlinkError::Unavailable(format!("connection refused: {}", at.url)))
     }
-
-    fn trigger(
-        &mut self,
-        at: &FlinkEndpoint,
-        job_id: &str,
-        stop: bool,
-        checkpoint: bool,
-        directory: Option<String>,
-    ) -> Result<String, FlinkError> {
-        let done_at = self.now
-            + if checkpoint {
-                1000
-            } else {
-                self.settings.savepoint_duration.as_millis() as i64
-            };
-        let trigger = self.rng.hex(32);
-        let cluster = self.rest(at)?;
-        let job = cluster
-            .job(job_id)
-            .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
-        if crate::flink::is_terminal(&job.state) {
-            return Err(FlinkError::Conflict(format!(
-                "Job {job_id} already reached another terminal state"
-            )));
-        }
-        let directory = directory.or_else(|| job.savepoints_dir());
-        cluster.operations.insert(
-            trigger.clone(),
-            Operation {
-                job_id: job_id.into(),
-                done_at,
-                stop,
-                checkpoint,
-                result: None,
-                directory,
-            },
-        );
-        Ok(decode::<TriggerResponse>(json!({"request-id": trigger}))?.request_id)
-    }
-
-    fn operation(
-        &mut self,
-        at: &FlinkEndpoint,
-        trigger: &str,
-    ) -> Result<AsyncOperation, FlinkError> {
-        let cluster = self.rest(at)?;
-        let op = cluster
-            .operations
-            .get(trigger)
-            .ok_or_else(|| FlinkError::NotFound(format!("Operation {trigger} not found")))?;
-        decode(cluster.operation_json(op))
-    }
 }
 
-#[async_trait]
-impl FlinkApi for SimPorts {
-    async fn overview(&self, at: &FlinkEndpoint) -> Result<ClusterOverview, FlinkError> {
-        decode(self.lock().rest(at)?.overview_json())
+/// The fake Flink's REST API, one function per call, each answering the JSON Flink sends (or
+/// the error Flink's status code stands for). The in-process [`FlinkApi`] below decodes these
+/// answers as every adapter does, and the HTTP server (`crate::flink_http`) sends them as
+/// they are: both are the same fake.
+impl World {
+    /// `GET /overview`.
+    pub fn rest_overview(&mut self, at: &FlinkEndpoint) -> Result<Value, FlinkError> {
+        Ok(self.rest(at)?.overview_json())
     }
-    async fn list_jobs(&self, at: &FlinkEndpoint) -> Result<Vec<JobOverview>, FlinkError> {
-        let mut w = self.lock();
-        let now = w.now;
-        Ok(decode::<JobsOverview>(w.rest(at)?.jobs_overview_json(now))?.jobs)
+
+    /// `GET /jobs/overview`.
+    pub fn rest_jobs_overview(&mut self, at: &FlinkEndpoint) -> Result<Value, FlinkError> {
+        let now = self.now;
+        Ok(self.rest(at)?.jobs_overview_json(now))
     }
-    async fn upload_jar(&self, at: &FlinkEndpoint, local_path: &str) -> Result<String, FlinkError> {
-        let mut w = self.lock();
+
+    /// `GET /jobs/:jid`: the job's entry of `/jobs/overview` with the detail fields Flink adds
+    /// (no vertices or plan: nothing reads them).
+    pub fn rest_job(&mut self, at: &FlinkEndpoint, job_id: &str) -> Result<Value, FlinkError> {
+        let now = self.now;
+        let cluster = self.rest(at)?;
+        if cluster.job(job_id).is_none() {
+            return Err(FlinkError::NotFound(format!("Job {job_id} not found")));
+        }
+        let overview = cluster.jobs_overview_json(now);
+        let mut job = overview["jobs"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["jid"] == job_id))
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let mut timestamps = serde_json::Map::new();
+        if let Some(state) = job["state"].as_str() {
+            timestamps.insert(state.to_string(), job["last-modification"].clone());
+        }
+        job["isStoppable"] = json!(false);
+        job["maxParallelism"] = json!(-1);
+        job["now"] = json!(now);
+        job["timestamps"] = Value::Object(timestamps);
+        job["vertices"] = json!([]);
+        let counts: serde_json::Map<String, Value> = job["tasks"]
+            .as_object()
+            .map(|tasks| {
+                tasks
+                    .iter()
+                    .map(|(state, n)| (state.to_ascii_uppercase(), n.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        job["status-counts"] = Value::Object(counts);
+        job["plan"] = json!({"jid": job_id, "name": job["name"], "type": "STREAMING", "nodes": []});
+        Ok(job)
+    }
+
+    /// `POST /jars/upload` of the jar named `path` (a path or only a file name: the fake keeps
+    /// it to name jobs by).
+    pub fn rest_upload_jar(&mut self, at: &FlinkEndpoint, path: &str) -> Result<Value, FlinkError> {
         let id = format!(
             "{}_{}",
-            w.rng.hex(8),
-            local_path.rsplit('/').next().unwrap_or(local_path)
+            self.rng.hex(8),
+            path.rsplit('/').next().unwrap_or(path)
         );
-        let cluster = w.rest(at)?;
-        cluster.jars.insert(id.clone(), local_path.to_string());
-        let answer: JarUploadResponse = decode(
-            json!({"filename": format!("/tmp/flink-web-upload/{id}"), "status": "success"}),
-        )?;
-        Ok(answer.jar_id().to_string())
+        let cluster = self.rest(at)?;
+        cluster.jars.insert(id.clone(), path.to_string());
+        Ok(json!({"filename": format!("/tmp/flink-web-upload/{id}"), "status": "success"}))
     }
-    async fn run_jar(
-        &self,
+
+    /// `POST /jars/:jarid/run`.
+    pub fn rest_run_jar(
+        &mut self,
         at: &FlinkEndpoint,
         jar_id: &str,
         request: &JarRunRequest,
-    ) -> Result<JarRunResponse, FlinkError> {
-        let mut w = self.lock();
-        let job_id = request.job_id.clone().unwrap_or_else(|| w.rng.hex(32));
-        let app_id = w.rng.hex(32);
-        let now = w.now;
-        let timing = w.timing();
-        let actor = w.current_actor.clone();
-        let cluster = w.rest(at)?;
+    ) -> Result<Value, FlinkError> {
+        let job_id = request.job_id.clone().unwrap_or_else(|| self.rng.hex(32));
+        let app_id = self.rng.hex(32);
+        let now = self.now;
+        let timing = self.timing();
+        let actor = self.current_actor.clone();
+        let cluster = self.rest(at)?;
         let jar = cluster
             .jars
             .get(jar_id)
@@ -522,7 +512,7 @@ impl FlinkApi for SimPorts {
         }
         let cluster_key = (cluster.namespace.clone(), cluster.name.clone());
         let parallelism = request.parallelism.unwrap_or(1) as i64;
-        w.jobs.push(crate::world::JobRecord {
+        self.jobs.push(crate::world::JobRecord {
             owner,
             job_id: job_id.clone(),
             cluster: cluster_key,
@@ -533,72 +523,95 @@ impl FlinkApi for SimPorts {
             deployment_uid: String::new(),
             operator_initiated: true,
         });
-        decode(json!({"jobid": job_id, "applicationId": app_id}))
+        Ok(json!({"jobid": job_id, "applicationId": app_id}))
     }
-    async fn delete_jar(&self, at: &FlinkEndpoint, jar_id: &str) -> Result<(), FlinkError> {
-        self.lock().rest(at)?.jars.remove(jar_id);
-        Ok(())
+
+    /// `DELETE /jars/:jarid`.
+    pub fn rest_delete_jar(
+        &mut self,
+        at: &FlinkEndpoint,
+        jar_id: &str,
+    ) -> Result<Value, FlinkError> {
+        self.rest(at)?.jars.remove(jar_id);
+        Ok(json!({}))
     }
-    async fn trigger_savepoint(
-        &self,
+
+    /// `POST /jobs/:jid/savepoints` (`stop` false), `/stop` (`stop`) or `/checkpoints`
+    /// (`checkpoint`): `{"request-id": …}`.
+    pub fn rest_trigger(
+        &mut self,
         at: &FlinkEndpoint,
         job_id: &str,
-        target_directory: Option<String>,
-        _format_type: &str,
-    ) -> Result<String, FlinkError> {
-        self.lock()
-            .trigger(at, job_id, false, false, target_directory)
-    }
-    async fn stop_with_savepoint(
-        &self,
-        at: &FlinkEndpoint,
-        job_id: &str,
-        target_directory: Option<String>,
-        _drain: bool,
-    ) -> Result<String, FlinkError> {
-        self.lock()
-            .trigger(at, job_id, true, false, target_directory)
-    }
-    async fn savepoint_status(
-        &self,
-        at: &FlinkEndpoint,
-        _job_id: &str,
-        trigger_id: &str,
-    ) -> Result<AsyncOperation, FlinkError> {
-        self.lock().operation(at, trigger_id)
-    }
-    async fn trigger_checkpoint(
-        &self,
-        at: &FlinkEndpoint,
-        job_id: &str,
-        _checkpoint_type: &str,
-    ) -> Result<String, FlinkError> {
-        self.lock().trigger(at, job_id, false, true, None)
-    }
-    async fn checkpoint_status(
-        &self,
-        at: &FlinkEndpoint,
-        _job_id: &str,
-        trigger_id: &str,
-    ) -> Result<AsyncOperation, FlinkError> {
-        self.lock().operation(at, trigger_id)
-    }
-    async fn checkpoints(
-        &self,
-        at: &FlinkEndpoint,
-        job_id: &str,
-    ) -> Result<CheckpointStatistics, FlinkError> {
-        let mut w = self.lock();
-        let cluster = w.rest(at)?;
+        stop: bool,
+        checkpoint: bool,
+        directory: Option<String>,
+    ) -> Result<Value, FlinkError> {
+        let done_at = self.now
+            + if checkpoint {
+                1000
+            } else {
+                self.settings.savepoint_duration.as_millis() as i64
+            };
+        let trigger = self.rng.hex(32);
+        let cluster = self.rest(at)?;
         let job = cluster
             .job(job_id)
             .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
-        decode(cluster.checkpoints_json(job))
+        if crate::flink::is_terminal(&job.state) {
+            return Err(FlinkError::Conflict(format!(
+                "Job {job_id} already reached another terminal state"
+            )));
+        }
+        let directory = directory.or_else(|| job.savepoints_dir());
+        cluster.operations.insert(
+            trigger.clone(),
+            Operation {
+                job_id: job_id.into(),
+                done_at,
+                stop,
+                checkpoint,
+                result: None,
+                directory,
+            },
+        );
+        Ok(json!({"request-id": trigger}))
     }
-    async fn cancel_job(&self, at: &FlinkEndpoint, job_id: &str) -> Result<(), FlinkError> {
-        let mut w = self.lock();
-        let now = w.now;
-        let cluster = w.rest(at)?;
+
+    /// `GET /jobs/:jid/savepoints/:trigger` and `GET /jobs/:jid/checkpoints/:trigger`.
+    pub fn rest_operation(
+        &mut self,
+        at: &FlinkEndpoint,
+        trigger: &str,
+    ) -> Result<Value, FlinkError> {
+        let cluster = self.rest(at)?;
+        let op = cluster
+            .operations
+            .get(trigger)
+            .ok_or_else(|| FlinkError::NotFound(format!("Operation {trigger} not found")))?;
+        Ok(cluster.operation_json(op))
+    }
+
+    /// `GET /jobs/:jid/checkpoints`.
+    pub fn rest_checkpoints(
+        &mut self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+    ) -> Result<Value, FlinkError> {
+        let cluster = self.rest(at)?;
+        let job = cluster
+            .job(job_id)
+            .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
+        Ok(cluster.checkpoints_json(job))
+    }
+
+    /// `PATCH /jobs/:jid?mode=cancel`.
+    pub fn rest_cancel_job(
+        &mut self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+    ) -> Result<Value, FlinkError> {
+        let now = self.now;
+        let cluster = self.rest(at)?;
         let job = cluster
             .job_mut(job_id)
             .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
@@ -611,36 +624,143 @@ impl FlinkApi for SimPorts {
         FlinkCluster::set_state(job, "CANCELLING", now);
         job.next_transition = Some((now + 1000, "CANCELED"));
         job.next_checkpoint = None;
-        Ok(())
+        Ok(json!({}))
+    }
+
+    /// `GET /jobs/:jid/exceptions`.
+    pub fn rest_exceptions(
+        &mut self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+    ) -> Result<Value, FlinkError> {
+        let cluster = self.rest(at)?;
+        let job = cluster
+            .job(job_id)
+            .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
+        Ok(cluster.exceptions_json(job))
+    }
+
+    /// `POST /savepoint-disposal`.
+    pub fn rest_dispose_savepoint(
+        &mut self,
+        at: &FlinkEndpoint,
+        path: &str,
+    ) -> Result<Value, FlinkError> {
+        self.rest(at)?;
+        self.storage.remove(path);
+        self.disposed.insert(path.to_string());
+        Ok(json!({"request-id": self.rng.hex(32)}))
+    }
+
+    /// `DELETE /cluster`.
+    pub fn rest_shutdown_cluster(&mut self, at: &FlinkEndpoint) -> Result<Value, FlinkError> {
+        self.rest(at)?;
+        self.clusters
+            .remove(&(at.namespace.clone(), at.cluster_id.clone()));
+        Ok(json!({}))
+    }
+}
+
+/// The fake Flink in process: every answer is the JSON of the `rest_*` call above, decoded
+/// through the port's types.
+#[async_trait]
+impl FlinkApi for SimPorts {
+    async fn overview(&self, at: &FlinkEndpoint) -> Result<ClusterOverview, FlinkError> {
+        decode(self.lock().rest_overview(at)?)
+    }
+    async fn list_jobs(&self, at: &FlinkEndpoint) -> Result<Vec<JobOverview>, FlinkError> {
+        Ok(decode::<JobsOverview>(self.lock().rest_jobs_overview(at)?)?.jobs)
+    }
+    async fn upload_jar(&self, at: &FlinkEndpoint, local_path: &str) -> Result<String, FlinkError> {
+        let answer: JarUploadResponse = decode(self.lock().rest_upload_jar(at, local_path)?)?;
+        Ok(answer.jar_id().to_string())
+    }
+    async fn run_jar(
+        &self,
+        at: &FlinkEndpoint,
+        jar_id: &str,
+        request: &JarRunRequest,
+    ) -> Result<JarRunResponse, FlinkError> {
+        decode(self.lock().rest_run_jar(at, jar_id, request)?)
+    }
+    async fn delete_jar(&self, at: &FlinkEndpoint, jar_id: &str) -> Result<(), FlinkError> {
+        self.lock().rest_delete_jar(at, jar_id).map(|_| ())
+    }
+    async fn trigger_savepoint(
+        &self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+        target_directory: Option<String>,
+        _format_type: &str,
+    ) -> Result<String, FlinkError> {
+        let answer = self
+            .lock()
+            .rest_trigger(at, job_id, false, false, target_directory)?;
+        Ok(decode::<TriggerResponse>(answer)?.request_id)
+    }
+    async fn stop_with_savepoint(
+        &self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+        target_directory: Option<String>,
+        _drain: bool,
+    ) -> Result<String, FlinkError> {
+        let answer = self
+            .lock()
+            .rest_trigger(at, job_id, true, false, target_directory)?;
+        Ok(decode::<TriggerResponse>(answer)?.request_id)
+    }
+    async fn savepoint_status(
+        &self,
+        at: &FlinkEndpoint,
+        _job_id: &str,
+        trigger_id: &str,
+    ) -> Result<AsyncOperation, FlinkError> {
+        decode(self.lock().rest_operation(at, trigger_id)?)
+    }
+    async fn trigger_checkpoint(
+        &self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+        _checkpoint_type: &str,
+    ) -> Result<String, FlinkError> {
+        let answer = self.lock().rest_trigger(at, job_id, false, true, None)?;
+        Ok(decode::<TriggerResponse>(answer)?.request_id)
+    }
+    async fn checkpoint_status(
+        &self,
+        at: &FlinkEndpoint,
+        _job_id: &str,
+        trigger_id: &str,
+    ) -> Result<AsyncOperation, FlinkError> {
+        decode(self.lock().rest_operation(at, trigger_id)?)
+    }
+    async fn checkpoints(
+        &self,
+        at: &FlinkEndpoint,
+        job_id: &str,
+    ) -> Result<CheckpointStatistics, FlinkError> {
+        decode(self.lock().rest_checkpoints(at, job_id)?)
+    }
+    async fn cancel_job(&self, at: &FlinkEndpoint, job_id: &str) -> Result<(), FlinkError> {
+        self.lock().rest_cancel_job(at, job_id).map(|_| ())
     }
     async fn exceptions(
         &self,
         at: &FlinkEndpoint,
         job_id: &str,
     ) -> Result<JobExceptions, FlinkError> {
-        let mut w = self.lock();
-        let cluster = w.rest(at)?;
-        let job = cluster
-            .job(job_id)
-            .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
-        decode(cluster.exceptions_json(job))
+        decode(self.lock().rest_exceptions(at, job_id)?)
     }
     async fn dispose_savepoint(
         &self,
         at: &FlinkEndpoint,
         path: &str,
     ) -> Result<String, FlinkError> {
-        let mut w = self.lock();
-        w.rest(at)?;
-        w.storage.remove(path);
-        w.disposed.insert(path.to_string());
-        Ok(w.rng.hex(32))
+        let answer = self.lock().rest_dispose_savepoint(at, path)?;
+        Ok(decode::<TriggerResponse>(answer)?.request_id)
     }
     async fn shutdown_cluster(&self, at: &FlinkEndpoint) -> Result<(), FlinkError> {
-        let mut w = self.lock();
-        w.rest(at)?;
-        w.clusters
-            .remove(&(at.namespace.clone(), at.cluster_id.clone()));
-        Ok(())
+        self.lock().rest_shutdown_cluster(at).map(|_| ())
     }
 }

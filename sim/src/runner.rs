@@ -192,6 +192,23 @@ impl Simulation {
         }
     }
 
+    /// Starts the virtual clock at `epoch_ms` instead of 2026-01-01 (the served API starts
+    /// it at the wall clock, so ages and timestamps read naturally). Only before anything ran.
+    pub fn start_clock_at(&mut self, epoch_ms: i64) {
+        self.world().now = epoch_ms;
+        self.start = epoch_ms;
+    }
+
+    /// The timeline recorded since the last call (the served API prints it as it goes).
+    pub fn take_timeline(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.timeline)
+    }
+
+    /// The first invariant violation since the last call, if any.
+    pub fn take_violation(&mut self) -> Option<String> {
+        self.violation.take()
+    }
+
     /// Kills the operator right after its `n`-th write to the Kubernetes API.
     pub fn crash_after_write(&mut self, n: u64) {
         self.world().crash_after_write = Some(n);

@@ -2,9 +2,21 @@
 //! short backoff when the connection fails, nothing else is: a jar run or a savepoint trigger
 //! sent twice could start two jobs or take two savepoints. Jars are streamed from disk, never
 //! held in memory whole.
+//!
+//! HTTPS: an endpoint whose URL is `https://` (`FlinkEndpoint::with_https`, for clusters with
+//! Flink's `security.ssl.rest.enabled: true`) is reached over TLS (rustls). The server's
+//! certificate must chain to the system's roots or to the CA in the PEM file named by the
+//! operator key [`REST_CA_FILE`], and name the host the operator connects to (the REST
+//! Service, `<cluster-id>-rest.<namespace>`). Flink's own trust and key stores
+//! (`security.ssl.rest.truststore`, `.keystore`) are JKS or PKCS12 files inside the cluster's
+//! image, which the operator neither has nor can read: give it the CA as PEM. Client
+//! certificates (`security.ssl.rest.authentication-enabled`) are not supported.
 
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,8 +27,12 @@ use http::{Method, Request, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
 
 use crate::ports::*;
@@ -30,8 +46,19 @@ const UPLOAD_CHUNK: usize = 64 * 1024;
 /// A request body: a small JSON document in one piece, or a jar streamed from disk.
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
-pub struct FlinkRestClient {
-    client: Client<HttpConnector, Body>,
+/// The operator key naming a PEM file with the CA certificate(s) that sign the JobManagers'
+/// REST certificates (trusted besides the system's roots).
+pub const REST_CA_FILE: &str = "kubernetes.operator.flink.rest.ca-file";
+
+/// TCP, and TLS for `https://` URLs.
+pub type DefaultConnector = HttpsConnector<HttpConnector>;
+
+/// The client over a connector `C` (how a connection to `host:port` is made): TCP with TLS
+/// for `https://` in production; anything hyper-util can connect through in tests, for
+/// example a simulated network. Timeouts, retries and error mapping are the same whatever
+/// the connector.
+pub struct FlinkRestClient<C = DefaultConnector> {
+    client: Client<C, Body>,
     timeout: Duration,
     /// When set, every endpoint is reached at this base URL instead of its own (local runs
     /// and tests, where the cluster's Service name does not resolve).
@@ -39,9 +66,103 @@ pub struct FlinkRestClient {
 }
 
 impl FlinkRestClient {
+    /// Over TCP, with `timeout` for connecting and for each whole exchange; `https://`
+    /// endpoints are trusted by the system's roots.
     pub fn new(timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
+        let roots = system_roots();
+        FlinkRestClient::with_connector(tcp_connector(timeout, roots), timeout)
+    }
+
+    /// As [`FlinkRestClient::new`], also trusting the CA certificates in the PEM file `ca_file`.
+    pub fn with_ca_file(timeout: Duration, ca_file: &Path) -> std::io::Result<Self> {
+        let mut roots = system_roots();
+        let invalid = |e: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", ca_file.display()),
+            )
+        };
+        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
+            .map_err(|e| invalid(e.to_string()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid(e.to_string()))?;
+        if certificates.is_empty() {
+            return Err(invalid("no CERTIFICATE in the file".into()));
+        }
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|e| invalid(format!("not a usable CA certificate: {e}")))?;
+        }
+        Ok(FlinkRestClient::with_connector(
+            tcp_connector(timeout, roots),
+            timeout,
+        ))
+    }
+
+    /// From the operator's configuration: [`REST_CA_FILE`] if set.
+    pub fn from_operator_config(
+        operator_config: &BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> std::io::Result<Self> {
+        match operator_config.get(REST_CA_FILE).map(|v| v.trim()) {
+            Some(path) if !path.is_empty() => Self::with_ca_file(timeout, Path::new(path)),
+            _ => Ok(Self::new(timeout)),
+        }
+    }
+}
+
+/// The system's trusted roots, read once per process (unreadable ones are skipped).
+fn system_roots() -> rustls::RootCertStore {
+    static NATIVE: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    let native = NATIVE.get_or_init(|| rustls_native_certs::load_native_certs().certs);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(native.iter().cloned());
+    roots
+}
+
+/// TCP with a connect timeout; TLS (ring, TLS 1.2 and 1.3) for `https://`, plain HTTP for
+/// `http://`.
+fn tcp_connector(timeout: Duration, roots: rustls::RootCertStore) -> DefaultConnector {
+    let mut tcp = HttpConnector::new();
+    tcp.set_connect_timeout(Some(timeout));
+    tcp.enforce_http(false);
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp)
+}
+
+/// An error with its causes, for the messages of connection failures (hyper's own message is
+/// only "client error (Connect)"; the cause says refused, timed out or which TLS check failed).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl<C> FlinkRestClient<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    /// Over any connector; `timeout` bounds each whole exchange (connecting included).
+    pub fn with_connector(connector: C, timeout: Duration) -> Self {
         FlinkRestClient {
             client: Client::builder(TokioExecutor::new()).build(connector),
             timeout,
@@ -90,13 +211,13 @@ impl FlinkRestClient {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| FlinkError::Unavailable(format!("{url}: {e}")))?;
+                .map_err(|e| FlinkError::Unavailable(format!("{url}: {}", with_causes(&e))))?;
             let status = response.status();
             let bytes = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| FlinkError::Unavailable(format!("{url}: {e}")))?
+                .map_err(|e| FlinkError::Unavailable(format!("{url}: {}", with_causes(&e))))?
                 .to_bytes();
             Ok::<_, FlinkError>((status, bytes))
         };
@@ -235,7 +356,10 @@ fn file_chunks(
 }
 
 #[async_trait]
-impl FlinkApi for FlinkRestClient {
+impl<C> FlinkApi for FlinkRestClient<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
     async fn overview(&self, at: &FlinkEndpoint) -> Result<ClusterOverview, FlinkError> {
         decode(self.get(at, "/overview").await?)
     }
@@ -421,5 +545,206 @@ impl FlinkApi for FlinkRestClient {
         self.send(Method::DELETE, &self.url(at, "/cluster"), None)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    //! HTTPS against a local TLS server whose certificate a freshly generated CA signed.
+
+    use std::convert::Infallible;
+    use std::path::PathBuf;
+
+    use http::Response;
+    use hyper::body::Incoming;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use rustls::pki_types::PrivateKeyDer;
+
+    use super::*;
+
+    const OVERVIEW: &str = r#"{"taskmanagers":1,"slots-total":2,"slots-available":2,"jobs-running":0,"flink-version":"2.3.0"}"#;
+
+    struct Pki {
+        dir: PathBuf,
+        ca_file: PathBuf,
+        server: rustls::ServerConfig,
+    }
+
+    /// A CA, and a server certificate it signs for `localhost`, `127.0.0.1` and the REST
+    /// Service name `app-rest.default`.
+    fn make_pki(name: &str) -> Pki {
+        let dir = std::env::temp_dir().join(format!(
+            "flink-operator-rest-tls-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "flink-operator test CA");
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "app-rest.default".to_string(),
+        ])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+        Pki {
+            dir,
+            ca_file,
+            server,
+        }
+    }
+
+    /// Serves `/overview` over TLS on 127.0.0.1; returns the port.
+    async fn serve(config: rustls::ServerConfig) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake: nothing to serve.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = service_fn(|request: Request<Incoming>| async move {
+                        let (status, body) = match request.uri().path() {
+                            "/overview" => (200, OVERVIEW.to_string()),
+                            path => (404, format!(r#"{{"errors":["Not found: {path}"]}}"#)),
+                        };
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        port
+    }
+
+    fn at() -> FlinkEndpoint {
+        FlinkEndpoint::for_cluster("default", "app", 8081).with_https(true)
+    }
+
+    #[test]
+    fn an_ssl_rest_cluster_is_an_https_endpoint() {
+        let plain = FlinkEndpoint::for_cluster("default", "app", 8081);
+        assert_eq!(plain.url, "http://app-rest.default:8081");
+        assert!(!plain.is_https());
+        assert_eq!(plain.clone().with_https(false), plain);
+        assert_eq!(at().url, "https://app-rest.default:8081");
+        assert!(at().is_https());
+        assert!(rest_ssl_enabled(Some("true")));
+        assert!(rest_ssl_enabled(Some(" TRUE ")));
+        assert!(!rest_ssl_enabled(Some("false")));
+        assert!(!rest_ssl_enabled(None));
+    }
+
+    #[tokio::test]
+    async fn https_with_the_ca_from_the_operator_configuration() {
+        let pki = make_pki("trusted");
+        let port = serve(pki.server).await;
+        let config: BTreeMap<String, String> = [(
+            REST_CA_FILE.to_string(),
+            pki.ca_file.to_string_lossy().to_string(),
+        )]
+        .into_iter()
+        .collect();
+        let timeout = Duration::from_secs(5);
+        for host in ["localhost", "127.0.0.1"] {
+            let client = FlinkRestClient::from_operator_config(&config, timeout)
+                .unwrap()
+                .with_url_override(format!("https://{host}:{port}"));
+            let overview = client.overview(&at()).await.unwrap();
+            assert_eq!(overview.flink_version, "2.3.0", "{host}");
+            let missing = client.checkpoints(&at(), "ffff").await;
+            assert!(
+                matches!(missing, Err(FlinkError::NotFound(ref m)) if m == "Not found: /jobs/ffff/checkpoints"),
+                "{missing:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&pki.dir);
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_is_refused_and_says_why() {
+        let pki = make_pki("untrusted");
+        let port = serve(pki.server).await;
+        // The system's roots alone do not know the test CA.
+        let client = FlinkRestClient::new(Duration::from_secs(5))
+            .with_url_override(format!("https://localhost:{port}"));
+        match client.overview(&at()).await {
+            Err(FlinkError::Unavailable(m)) => {
+                assert!(m.contains("certificate"), "{m}");
+                assert!(m.contains("UnknownIssuer"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Trusting another CA does not help.
+        let other_pki = make_pki("other-ca");
+        let client = FlinkRestClient::with_ca_file(Duration::from_secs(5), &other_pki.ca_file)
+            .unwrap()
+            .with_url_override(format!("https://localhost:{port}"));
+        assert!(matches!(
+            client.overview(&at()).await,
+            Err(FlinkError::Unavailable(_))
+        ));
+        let _ = std::fs::remove_dir_all(&pki.dir);
+        let _ = std::fs::remove_dir_all(&other_pki.dir);
+    }
+
+    #[tokio::test]
+    async fn plain_http_still_works_and_a_bad_ca_file_is_an_error() {
+        let missing = FlinkRestClient::with_ca_file(
+            Duration::from_secs(1),
+            Path::new("/nonexistent/flink-ca.pem"),
+        );
+        assert!(missing.is_err());
+        let pki = make_pki("not-pem");
+        let not_pem = pki.dir.join("not.pem");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let err = FlinkRestClient::with_ca_file(Duration::from_secs(1), &not_pem)
+            .err()
+            .expect("no certificate in the file");
+        assert!(err.to_string().contains("no CERTIFICATE"), "{err}");
+        // Nothing listens there: plain HTTP is refused, as before.
+        let client =
+            FlinkRestClient::new(Duration::from_secs(2)).with_url_override("http://127.0.0.1:1");
+        match client.overview(&at()).await {
+            Err(FlinkError::Unavailable(m)) => assert!(m.contains("refused"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&pki.dir);
     }
 }

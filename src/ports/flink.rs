@@ -21,6 +21,32 @@ impl FlinkEndpoint {
             url: format!("http://{cluster_id}-rest.{namespace}:{rest_port}"),
         }
     }
+
+    /// The same endpoint over HTTPS when `https` holds: for clusters whose Flink
+    /// configuration has [`REST_SSL_ENABLED`] true (see [`rest_ssl_enabled`]).
+    pub fn with_https(mut self, https: bool) -> Self {
+        if https {
+            if let Some(rest) = self.url.strip_prefix("http://") {
+                self.url = format!("https://{rest}");
+            }
+        }
+        self
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.url.starts_with("https://")
+    }
+}
+
+/// Flink's key: the JobManager's REST API speaks HTTPS.
+pub const REST_SSL_ENABLED: &str = "security.ssl.rest.enabled";
+
+/// Whether a cluster's REST API is HTTPS, from the value of [`REST_SSL_ENABLED`] in its Flink
+/// configuration (Flink reads booleans case-insensitively; unset is false).
+pub fn rest_ssl_enabled(value: Option<&str>) -> bool {
+    value
+        .map(|v| v.trim().eq_ignore_ascii_case("true"))
+        .unwrap_or(false)
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
