@@ -52,6 +52,8 @@ pub struct Job {
     pub next_transition: Option<(i64, &'static str)>,
     pub next_checkpoint: Option<i64>,
     pub exceptions: Vec<(i64, String)>,
+    /// The newest savepoint taken of this job (for `latest.savepoint`).
+    pub latest_savepoint: Option<CompletedCheckpoint>,
     /// The job's configuration: the cluster's, with what its submission added on top.
     pub config: BTreeMap<String, String>,
     /// Which resource this job runs for (FlinkDeployment or FlinkSessionJob), for assertions.
@@ -181,6 +183,7 @@ impl FlinkCluster {
             next_transition: Some((now + timing.job_startup_ms, "RUNNING")),
             next_checkpoint: None,
             exceptions: Vec::new(),
+            latest_savepoint: None,
             config: self.config.clone(),
             owner,
         });
@@ -272,10 +275,16 @@ impl FlinkCluster {
                         "is_savepoint": matches!(r, RestoredFrom::Savepoint(_)),
                         "external_path": r.path()}),
         };
+        let savepoint = job.latest_savepoint.as_ref().map(|c| {
+            json!({"id": c.id, "status": "COMPLETED", "is_savepoint": true, "checkpoint_type": "SAVEPOINT",
+                   "external_path": c.path, "discarded": false, "latest_ack_timestamp": c.at,
+                   "trigger_timestamp": c.at, "state_size": 1024 * c.id,
+                   "num_subtasks": job.parallelism, "num_acknowledged_subtasks": job.parallelism, "tasks": {}})
+        });
         let n = job.checkpoints.len() as i64;
         json!({
             "counts": {"restored": if restored.is_null() { 0 } else { 1 }, "total": n, "in_progress": 0, "completed": n, "failed": 0},
-            "latest": {"completed": completed, "savepoint": null, "failed": null, "restored": restored},
+            "latest": {"completed": completed, "savepoint": savepoint, "failed": null, "restored": restored},
             "history": []
         })
     }

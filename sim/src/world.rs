@@ -904,6 +904,12 @@ impl World {
                             let path = format!("{}/savepoint-{}-{}", dir.trim_end_matches('/'), &op.job_id[..6.min(op.job_id.len())], self.rng.hex(12));
                             let owner = cluster.job(&op.job_id).map(|j| j.owner.clone()).unwrap_or_default();
                             self.record_state(&owner, &path);
+                            if let Some(job) = cluster.job_mut(&op.job_id) {
+                                // Savepoints share the checkpoint id sequence.
+                                let id = job.checkpoints.last().map(|c| c.id).unwrap_or(0)
+                                    .max(job.latest_savepoint.as_ref().map(|c| c.id).unwrap_or(0)) + 1;
+                                job.latest_savepoint = Some(crate::flink::CompletedCheckpoint { id, path: path.clone(), at: now });
+                            }
                             Ok(path)
                         }
                     }

@@ -257,6 +257,9 @@ pub struct CheckpointCounts {
 pub struct LatestCheckpoints {
     #[serde(default)]
     pub completed: Option<CompletedCheckpoint>,
+    /// The newest savepoint (Flink keeps savepoints apart from checkpoints here).
+    #[serde(default)]
+    pub savepoint: Option<CompletedCheckpoint>,
     #[serde(default)]
     pub restored: Option<RestoredCheckpoint>,
 }

@@ -106,12 +106,21 @@ pub async fn trigger_upgrade_savepoint(
     let conf = run.config_of(deployed);
     let at = endpoint(run, deployed);
     let dir = conf.savepoints_dir().map(str::to_string);
-    let trigger = run
+    let sent = run
         .ctx
         .flink
         .stop_with_savepoint(&at, &job_id(run), dir, false)
-        .await?;
+        .await;
     let now = Run::now(run);
+    let trigger = match sent {
+        Ok(trigger) => trigger,
+        Err(e) if e.is_unavailable() => {
+            super::state::mark_stop_sent(run.job_mut(), now);
+            run.write_status().await?;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let format = format_type(&conf.savepoint_format_type());
     let info = info_mut(run);
     info.trigger_id = Some(trigger);

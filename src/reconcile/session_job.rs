@@ -724,7 +724,32 @@ async fn suspend(
                     // Stopped with a savepoint already; a crash came before the next step.
                     return Ok(Suspended::Done(Some(path)));
                 }
-                let trigger = run
+                let stopped = run
+                    .job_state()
+                    .map(|s| s.is_globally_terminal())
+                    .unwrap_or(false);
+                // A stop whose answer was lost: wait for the job to stop rather than stop it
+                // twice (see state::mark_stop_sent).
+                if let Some(sent) = super::state::stop_sent_at(run.status.job_status.as_ref()) {
+                    let waited = Duration::from_millis((run.now() - sent).max(0) as u64);
+                    if !stopped && waited < super::state::stop_timeout(conf) {
+                        return Ok(Suspended::Pending);
+                    }
+                    let js = run.status.job_status.get_or_insert_with(Default::default);
+                    super::state::clear_stop_mark(js);
+                }
+                if stopped {
+                    // Its newest checkpoint or savepoint is the state to go on from; it must be
+                    // read, not guessed.
+                    let flink = run.ctx.flink;
+                    let js = run.status.job_status.get_or_insert_with(Default::default);
+                    if !super::state::remember_latest_checkpoint(flink, at, &job_id, js).await {
+                        return Ok(Suspended::Pending);
+                    }
+                    run.write_status().await?;
+                    return Ok(Suspended::Done(newest_known_state(run)));
+                }
+                let sent = run
                     .ctx
                     .flink
                     .stop_with_savepoint(
@@ -733,8 +758,18 @@ async fn suspend(
                         conf.savepoints_dir().map(str::to_string),
                         false,
                     )
-                    .await?;
+                    .await;
                 let now = run.now();
+                let trigger = match sent {
+                    Ok(trigger) => trigger,
+                    Err(e) if e.is_unavailable() => {
+                        let js = run.status.job_status.get_or_insert_with(Default::default);
+                        super::state::mark_stop_sent(js, now);
+                        run.write_status().await?;
+                        return Err(e.into());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let info = run
                     .status
                     .job_status

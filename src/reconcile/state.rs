@@ -33,20 +33,27 @@ pub fn upgrade_savepoint_since_deploy(
         .flatten()
 }
 
-/// When a job stops for good, its newest checkpoint becomes the state to restore from, if it
-/// is newer than the last savepoint the status knows. Best effort: a cluster that does not
+/// When a job stops for good, its newest checkpoint or savepoint becomes the state to restore
+/// from, if it is newer than the last savepoint the status knows (a stop whose answer was lost
+/// still left its savepoint there). Best effort: a cluster that does not
 /// answer leaves the status as it is.
+/// Returns whether the cluster answered.
 pub async fn remember_latest_checkpoint(
     flink: &dyn FlinkApi,
     at: &FlinkEndpoint,
     job_id: &str,
     job: &mut JobStatus,
-) {
+) -> bool {
     let Ok(stats) = flink.checkpoints(at, job_id).await else {
-        return;
+        return false;
     };
-    let Some(latest) = stats.latest.completed else {
-        return;
+    // A stop-with-savepoint leaves its savepoint in `latest.savepoint`, not `completed`.
+    let newest = [stats.latest.completed, stats.latest.savepoint]
+        .into_iter()
+        .flatten()
+        .max_by_key(|c| (c.latest_ack_timestamp, c.id));
+    let Some(latest) = newest else {
+        return true;
     };
     let info = job.savepoint_info.get_or_insert_with(Default::default);
     let known = info
@@ -63,4 +70,42 @@ pub async fn remember_latest_checkpoint(
             trigger_nonce: None,
         });
     }
+    true
+}
+
+/// A stop-with-savepoint whose answer was lost may still have reached Flink. It is marked in
+/// the status (an upgrade trigger without id), so the next look waits for the job to stop
+/// instead of stopping it a second time, which would fail once the first stop completes and
+/// leave the savepoint it took unknown.
+pub fn mark_stop_sent(job: &mut JobStatus, now: i64) {
+    let info = job.savepoint_info.get_or_insert_with(Default::default);
+    info.trigger_id = None;
+    info.trigger_type = Some(SnapshotTriggerType::Upgrade);
+    info.trigger_timestamp = Some(now);
+}
+
+/// When a stop was sent whose answer was lost, if one was.
+pub fn stop_sent_at(job: Option<&JobStatus>) -> Option<i64> {
+    let info = job?.savepoint_info.as_ref()?;
+    match (&info.trigger_id, info.trigger_type) {
+        (None, Some(SnapshotTriggerType::Upgrade)) => info.trigger_timestamp,
+        _ => None,
+    }
+}
+
+pub fn clear_stop_mark(job: &mut JobStatus) {
+    if let Some(info) = job.savepoint_info.as_mut() {
+        if info.trigger_id.is_none() {
+            info.trigger_type = None;
+            info.trigger_timestamp = None;
+        }
+    }
+}
+
+/// How long a stop-with-savepoint may take: Flink's `execution.checkpointing.timeout`
+/// (default 10 min), after which a stop that was never seen to finish is sent again.
+pub fn stop_timeout(conf: &crate::config::EffectiveConfig) -> std::time::Duration {
+    conf.get("execution.checkpointing.timeout")
+        .and_then(|v| crate::duration::parse_duration(v).ok())
+        .unwrap_or(std::time::Duration::from_secs(600))
 }

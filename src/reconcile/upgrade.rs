@@ -1,6 +1,8 @@
 //! Deploying, tearing down and upgrading clusters: first deploy, the three upgrade modes,
 //! suspend and resume, rollback, and redeploys after failures.
 
+use std::time::Duration;
+
 use super::events::*;
 use super::observe::{endpoint, job_state, set_job_state};
 use super::savepoint;
@@ -265,6 +267,42 @@ async fn suspend_job(
     if mode == UpgradeMode::Stateless {
         delete_cluster(run, true).await?;
         return Ok(Suspend::Done(Restore::Fresh));
+    }
+    // A stop whose answer was lost: wait for the job to stop rather than stop it twice; once
+    // it has, the savepoint it took is the newest state. Mid-upgrade the observer does not
+    // look at the job, so look here.
+    let mut terminal = terminal;
+    if let Some(sent) = super::state::stop_sent_at(run.status.job_status.as_ref()) {
+        let at = endpoint(run, deployed);
+        let job_id = run
+            .status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.job_id.clone())
+            .unwrap_or_default();
+        let Ok(jobs) = run.ctx.flink.list_jobs(&at).await else {
+            return Ok(Suspend::Pending);
+        };
+        let now_state = jobs
+            .iter()
+            .find(|j| j.jid == job_id)
+            .and_then(|j| crate::crd::FlinkJobState::parse(&j.state));
+        let stopped = now_state.map(|s| s.is_globally_terminal()).unwrap_or(false);
+        let waited = Duration::from_millis((Run::now(run) - sent).max(0) as u64);
+        if !stopped && waited < super::state::stop_timeout(&conf) {
+            return Ok(Suspend::Pending);
+        }
+        if let (true, Some(state)) = (stopped, now_state) {
+            let flink = run.ctx.flink;
+            let js = run.status.job_status.get_or_insert_with(Default::default);
+            if !super::state::remember_latest_checkpoint(flink, &at, &job_id, js).await {
+                return Ok(Suspend::Pending);
+            }
+            super::observe::set_job_state(run, state);
+            terminal = true;
+        }
+        super::state::clear_stop_mark(run.status.job_status.get_or_insert_with(Default::default));
+        run.write_status().await?;
     }
     // A pending upgrade savepoint is finished first, whatever else happened since.
     if savepoint::upgrade_savepoint_pending(run) {
