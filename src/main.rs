@@ -8,6 +8,7 @@
 //!   unreadable file.
 //! * `flink-operator run [--config FILE] [--namespace NS]... [--flink-url URL]
 //!   [--metrics-address HOST:PORT|none] [--log-format json|text]
+//!   (`--flink-url` may hold `{namespace}` and `{name}`, replaced per cluster)
 //!   [--webhook-address HOST:PORT --webhook-cert PEM --webhook-key PEM]` runs the operator against the
 //!   cluster of the current kubeconfig (or in-cluster credentials). Logs are JSON lines by
 //!   default, each with the resource it concerns; `/metrics`, `/healthz` and `/readyz` are

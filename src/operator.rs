@@ -256,7 +256,8 @@ pub async fn run(
     }
     let kube =
         KubeClient::new(client.clone(), options.instance.clone()).with_metrics(metrics.clone());
-    let mut rest = FlinkRestClient::new(Duration::from_secs(10));
+    let mut rest = FlinkRestClient::from_operator_config(&options.config, Duration::from_secs(10))
+        .map_err(|e| format!("{}: {e}", crate::adapters::flink_rest::REST_CA_FILE))?;
     if let Some(url) = &options.flink_url_override {
         rest = rest.with_url_override(url.clone());
     }

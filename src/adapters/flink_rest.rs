@@ -170,13 +170,21 @@ where
         }
     }
 
+    /// Reach clusters at this base URL instead of their Service. `{namespace}` and `{name}`
+    /// in it are replaced by the cluster's (one proxy or gateway for many clusters, as
+    /// `flink-sim serve --external-operator` offers); without them every cluster is there.
     pub fn with_url_override(mut self, base: impl Into<String>) -> Self {
         self.url_override = Some(base.into());
         self
     }
 
     fn url(&self, at: &FlinkEndpoint, path: &str) -> String {
-        let base = self.url_override.as_deref().unwrap_or(&at.url);
+        let base = match self.url_override.as_deref() {
+            Some(template) => template
+                .replace("{namespace}", &at.namespace)
+                .replace("{name}", &at.cluster_id),
+            None => at.url.clone(),
+        };
         format!("{}{path}", base.trim_end_matches('/'))
     }
 
@@ -746,5 +754,34 @@ mod tls_tests {
             other => panic!("{other:?}"),
         }
         let _ = std::fs::remove_dir_all(&pki.dir);
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn the_override_may_name_each_cluster() {
+        let at = FlinkEndpoint::for_cluster("team-a", "orders", 8081);
+        let plain = FlinkRestClient::new(Duration::from_secs(1));
+        assert_eq!(
+            plain.url(&at, "/overview"),
+            "http://orders-rest.team-a:8081/overview"
+        );
+        let https = FlinkEndpoint::for_cluster("team-a", "orders", 8081).with_https(true);
+        assert_eq!(
+            plain.url(&https, "/overview"),
+            "https://orders-rest.team-a:8081/overview"
+        );
+        let one = FlinkRestClient::new(Duration::from_secs(1))
+            .with_url_override("http://127.0.0.1:8081/");
+        assert_eq!(one.url(&at, "/overview"), "http://127.0.0.1:8081/overview");
+        let each = FlinkRestClient::new(Duration::from_secs(1))
+            .with_url_override("http://127.0.0.1:9000/flink/{namespace}/{name}");
+        assert_eq!(
+            each.url(&at, "/jobs/overview"),
+            "http://127.0.0.1:9000/flink/team-a/orders/jobs/overview"
+        );
     }
 }

@@ -23,7 +23,10 @@ pub const FAILURE_REASONS: [&str; 6] = [
 ];
 
 pub fn endpoint(run: &Run<'_>, spec: &FlinkDeploymentSpec) -> FlinkEndpoint {
-    FlinkEndpoint::for_cluster(&run.namespace, &run.name, run.config_of(spec).rest_port())
+    let conf = run.config_of(spec);
+    FlinkEndpoint::for_cluster(&run.namespace, &run.name, conf.rest_port()).with_https(
+        crate::ports::rest_ssl_enabled(conf.get(crate::ports::REST_SSL_ENABLED)),
+    )
 }
 
 /// The first failure reason among the pods' containers, with its message.

@@ -195,6 +195,9 @@ fn endpoint(session: &FlinkDeployment, conf: &EffectiveConfig) -> FlinkEndpoint 
         session.metadata.name.as_deref().unwrap_or_default(),
         conf.rest_port(),
     )
+    .with_https(crate::ports::rest_ssl_enabled(
+        conf.get(crate::ports::REST_SSL_ENABLED),
+    ))
 }
 
 fn ready(session: &FlinkDeployment) -> bool {
