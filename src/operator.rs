@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{self, BoxStream, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::reflector;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
 
 use crate::adapters::artifacts::{credential_env, ObjectStoreFetcher};
+use crate::adapters::cached::{CachedKube, Stores};
 use crate::adapters::flink_rest::FlinkRestClient;
 use crate::adapters::kube::KubeClient;
 use crate::adapters::metered::MeteredFlink;
@@ -149,11 +151,17 @@ fn flink_kind(kind: &str) -> ApiResource {
 /// One stream of (kind, change) for everything watched. Objects are read untyped, so a
 /// resource that does not decode as our types (say, one without a spec) cannot stall the
 /// watch; its reconcile reports the problem instead.
-fn changes(
-    client: &Client,
-    namespaces: &[String],
-) -> (BoxStream<'static, (Source, ChangeOrError)>, usize) {
+/// The watches, merged, with the reflector stores of the Flink kinds they fill.
+struct Watches {
+    events: BoxStream<'static, (Source, ChangeOrError)>,
+    count: usize,
+    deployments: Stores,
+    session_jobs: Stores,
+}
+
+fn changes(client: &Client, namespaces: &[String]) -> Watches {
     let mut streams = Vec::new();
+    let (mut deployments, mut session_jobs) = (Stores::default(), Stores::default());
     let scopes: Vec<Option<String>> = if namespaces.is_empty() {
         vec![None]
     } else {
@@ -166,19 +174,38 @@ fn changes(
                 Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
                 None => Api::all_with(client.clone(), &resource),
             };
-            streams.push(watch(api, kind, streams.len(), watcher::Config::default()));
+            let writer = reflector::store::Writer::new(resource.clone());
+            let stores = if kind == "FlinkDeployment" {
+                &mut deployments
+            } else {
+                &mut session_jobs
+            };
+            stores
+                .scopes
+                .push((scope.clone(), resource, writer.as_reader()));
+            streams.push(watch(
+                api,
+                kind,
+                streams.len(),
+                watcher::Config::default(),
+                Some(writer),
+            ));
         }
         // The JobManager Deployments the operator made wake their FlinkDeployment.
-        let deployments = ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&());
+        let jobmanagers = ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&());
         let api: Api<DynamicObject> = match &scope {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &deployments),
-            None => Api::all_with(client.clone(), &deployments),
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &jobmanagers),
+            None => Api::all_with(client.clone(), &jobmanagers),
         };
         let config = watcher::Config::default().labels("type=flink-native-kubernetes");
-        streams.push(watch(api, "Deployment", streams.len(), config));
+        streams.push(watch(api, "Deployment", streams.len(), config, None));
     }
-    let count = streams.len();
-    (stream::select_all(streams).boxed(), count)
+    Watches {
+        count: streams.len(),
+        events: stream::select_all(streams).boxed(),
+        deployments,
+        session_jobs,
+    }
 }
 
 type ChangeOrError = Result<Event<DynamicObject>, watcher::Error>;
@@ -191,13 +218,16 @@ fn watch(
     kind: &'static str,
     index: usize,
     config: watcher::Config,
+    store: Option<reflector::store::Writer<DynamicObject>>,
 ) -> BoxStream<'static, (Source, ChangeOrError)> {
     // The watcher lists again by itself after 410 Gone; the backoff spaces out retries when
-    // the API server is unreachable.
-    watcher::watcher(api, config)
-        .default_backoff()
-        .map(move |e| ((kind.to_string(), index), e))
-        .boxed()
+    // the API server is unreachable. A reflector fills the store before passing each change on.
+    let raw = watcher::watcher(api, config);
+    let stream = match store {
+        Some(writer) => reflector::reflector(writer, raw).default_backoff().boxed(),
+        None => raw.default_backoff().boxed(),
+    };
+    stream.map(move |e| ((kind.to_string(), index), e)).boxed()
 }
 
 /// The work queue's wake-ups from one watched change; the resources gauge follows it.
@@ -254,8 +284,12 @@ pub async fn run(
         tracing::info!(address = %w.address, "serving the validating webhook on /validate");
         tokio::spawn(crate::webhook::serve(listener, tls, lookup));
     }
-    let kube =
-        KubeClient::new(client.clone(), options.instance.clone()).with_metrics(metrics.clone());
+    let watches = changes(&client, &options.namespaces);
+    let kube = CachedKube::new(
+        KubeClient::new(client.clone(), options.instance.clone()).with_metrics(metrics.clone()),
+        watches.deployments.clone(),
+        watches.session_jobs.clone(),
+    );
     let mut rest = FlinkRestClient::from_operator_config(&options.config, Duration::from_secs(10))
         .map_err(|e| format!("{}: {e}", crate::adapters::flink_rest::REST_CA_FILE))?;
     if let Some(url) = &options.flink_url_override {
@@ -288,7 +322,7 @@ pub async fn run(
     let mut elect_at = 0i64;
     let mut scheduler = Scheduler::default();
     let mut filter = WatchFilter::default();
-    let (mut events, streams) = changes(&client, &options.namespaces);
+    let (mut events, streams) = (watches.events, watches.count);
     // Ready once every watch has listed its resources.
     let mut listed = std::collections::BTreeSet::new();
     let mut shutdown = std::pin::pin!(shutdown);

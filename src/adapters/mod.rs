@@ -1,6 +1,7 @@
 //! Production implementations of the ports.
 
 pub mod artifacts;
+pub mod cached;
 pub mod flink_rest;
 pub mod kube;
 pub mod metered;
