@@ -18,6 +18,7 @@
 //! ```
 
 pub mod api;
+pub mod events;
 pub mod patch;
 pub mod proto;
 pub mod resources;
