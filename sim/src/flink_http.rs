@@ -11,7 +11,7 @@
 //!
 //! [`FlinkHttp`] is a hyper `Service`; serve it on any transport:
 //!
-//! ```ignore
+//! ```text
 //! let server = FlinkHttp::new(world.clone());
 //! loop {
 //!     let (stream, _) = listener.accept().await?; // tokio or turmoil TcpListener
