@@ -2,7 +2,7 @@
 //! maps, time from the caller), so the simulator runs this very code in virtual time and
 //! production drives it from a tokio timer and kube watches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::config::EffectiveConfig;
@@ -41,6 +41,8 @@ pub struct Counters {
 #[derive(Debug, Default)]
 pub struct Scheduler {
     due: BTreeMap<ObjectKey, i64>,
+    /// The same entries ordered by (due time, key): the next one is the first.
+    queue: BTreeSet<(i64, ObjectKey)>,
     failures: BTreeMap<ObjectKey, u32>,
     pub counters: Counters,
 }
@@ -48,38 +50,48 @@ pub struct Scheduler {
 impl Scheduler {
     /// Something changed: reconcile as soon as possible.
     pub fn notify(&mut self, key: ObjectKey, now: i64) {
-        let due = self.due.entry(key).or_insert(now);
-        *due = (*due).min(now);
+        match self.due.get(&key).copied() {
+            Some(at) if at <= now => {}
+            _ => self.schedule(key, now),
+        }
     }
 
     /// Reconcile at `at`, unless something brings it forward.
     pub fn schedule(&mut self, key: ObjectKey, at: i64) {
-        self.due.insert(key, at);
+        if let Some(old) = self.due.insert(key.clone(), at) {
+            self.queue.remove(&(old, key.clone()));
+        }
+        self.queue.insert((at, key));
     }
 
     pub fn forget(&mut self, key: &ObjectKey) {
-        self.due.remove(key);
+        if let Some(at) = self.due.remove(key) {
+            self.queue.remove(&(at, key.clone()));
+        }
         self.failures.remove(key);
     }
 
     pub fn next_due(&self) -> Option<i64> {
-        self.due.values().min().copied()
+        self.queue.first().map(|(at, _)| *at)
     }
 
     /// The resource due first (ties broken by key order), if any is due by `now`.
     pub fn pop_due(&mut self, now: i64) -> Option<ObjectKey> {
-        let key = self
-            .due
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .min_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))
-            .map(|(k, _)| k.clone())?;
+        if self.queue.first()?.0 > now {
+            return None;
+        }
+        let (_, key) = self.queue.pop_first()?;
         self.due.remove(&key);
         Some(key)
     }
 
     pub fn is_empty(&self) -> bool {
         self.due.is_empty()
+    }
+
+    /// Whether the resource has a reconcile coming.
+    pub fn is_scheduled(&self, key: &ObjectKey) -> bool {
+        self.due.contains_key(key)
     }
 
     /// Retry after an error: `kubernetes.operator.retry.*`, exponential; after the last

@@ -6,26 +6,95 @@
 //!   last-state), it restores the newest savepoint or checkpoint that resource's jobs had
 //!   completed, unless the user named the state to start from (`initialSavepointPath`).
 //!   Restarts a JobManager does by itself (Flink's own recovery) are not the operator's.
+//!   Only this incarnation of the resource counts (a resource deleted and created again
+//!   starts afresh), and a spec that asked for `stateless` since the last job frees it. A
+//!   restore from a checkpoint must be from the newest checkpoint: Flink recovers from
+//!   checkpoints only, so a savepoint taken after it is replayed from there, not lost.
+//! - No job starts from a savepoint or checkpoint that was disposed; HA metadata of a
+//!   stateful deployment is not deleted while the deployment lives.
+//! - The status tells the truth, checked on every status the operator writes:
+//!   `observedGeneration` never goes backwards (nor past `metadata.generation`); a
+//!   `jobStatus.state` that turns RUNNING names a job that runs; a `lifecycleState` that turns
+//!   STABLE with the job RUNNING runs the reconciled spec (its parallelism, its image);
+//!   `lastSavepoint` and `upgradeSavepointPath` name savepoints that exist.
+//! - Nothing left behind: when a resource leaves the API, its cluster objects, its Flink
+//!   cluster and its jobs are gone (a job may still be CANCELLING).
+//! - Nothing else touched: objects labelled `flink-sim/bystander` (the explorer adds
+//!   some beside the resources) never change.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::kube::key_of;
+use serde_json::Value;
+
+use crate::flink::RestoredFrom;
+use crate::kube::{key_of, Key};
 use crate::world::World;
+
+/// The label that marks an object the operator must leave alone.
+pub const BYSTANDER_LABEL: &str = "flink-sim/bystander";
 
 #[derive(Debug, Default)]
 pub struct Invariants {
     jobs_checked: usize,
     reported: BTreeSet<String>,
+    /// Checks made, for the explorer's summary.
+    pub checks: u64,
+    /// Per resource: its uid and when this incarnation was first seen.
+    incarnations: BTreeMap<String, (String, i64)>,
+    /// Per resource: a spec asking for stateless (or no job) was seen since its last job.
+    stateless_since_job: BTreeSet<String>,
+    /// Per resource: the last status seen, and the highest observedGeneration.
+    last_status: BTreeMap<String, Value>,
+    observed: BTreeMap<String, i64>,
+    /// Bystanders by key: what they looked like first.
+    bystanders: BTreeMap<Key, Value>,
+    /// FlinkDeployments whose HA metadata exists, by resource.
+    ha_seen: BTreeSet<String>,
+    /// When each job was last seen RUNNING (a status written in a reconcile reports what
+    /// the job was when the reconcile looked, the instant before it acted).
+    seen_running: BTreeMap<String, i64>,
+}
+
+fn split_owner(owner: &str) -> (&str, &str, &str) {
+    let mut parts = owner.splitn(3, '/');
+    (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    )
+}
+
+fn mode_of(spec: &Value) -> &str {
+    if spec["job"].is_null() {
+        return "stateless";
+    }
+    spec["job"]["upgradeMode"].as_str().unwrap_or("stateless")
+}
+
+/// The spec inside a stored `lastReconciledSpec` / `lastStableSpec` text.
+fn stored_spec(text: &Value) -> Option<Value> {
+    let v: Value = serde_json::from_str(text.as_str()?).ok()?;
+    Some(if v.get("spec").is_some() {
+        v["spec"].clone()
+    } else {
+        v
+    })
+}
+
+fn job_active(state: &str) -> bool {
+    !crate::flink::is_terminal(state) && state != "CANCELLING"
 }
 
 impl Invariants {
     /// New violations since the last check, each reported once.
     pub fn check(&mut self, w: &World) -> Vec<String> {
+        self.checks += 1;
         let mut found = Vec::new();
         let mut running: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for job in w.clusters.values().flat_map(|c| c.jobs.iter()) {
             if job.state == "RUNNING" && !job.owner.is_empty() {
                 running.entry(&job.owner).or_default().push(&job.id);
+                self.seen_running.insert(job.id.clone(), w.now);
             }
         }
         for (owner, jobs) in running {
@@ -37,25 +106,52 @@ impl Invariants {
                 ));
             }
         }
+        self.follow_resources(w, &mut found);
         for record in &w.jobs[self.jobs_checked..] {
+            if let Some(path) = record.restored_from.path() {
+                if w.disposed.contains(path) {
+                    found.push(format!(
+                        "{}: job {} started from {path}, which was disposed",
+                        record.owner, record.job_id
+                    ));
+                }
+            }
             if !record.operator_initiated {
                 continue;
             }
-            let mut parts = record.owner.splitn(3, '/');
-            let (kind, ns, name) = (
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-            );
+            let freed = self.stateless_since_job.remove(&record.owner);
+            let (kind, ns, name) = split_owner(&record.owner);
             let Some(resource) = w.kube.get(&key_of(kind, ns, name)) else {
                 continue;
             };
             let job = &resource["spec"]["job"];
-            let mode = job["upgradeMode"].as_str().unwrap_or("stateless");
-            if mode == "stateless" {
+            if mode_of(&resource["spec"]) == "stateless" {
+                self.stateless_since_job.insert(record.owner.clone());
                 continue;
             }
-            let Some(newest) = w.newest_state(&record.owner, record.submitted_at) else {
+            if freed {
+                continue;
+            }
+            let since = self
+                .incarnations
+                .get(&record.owner)
+                .map(|(_, at)| *at)
+                .unwrap_or(i64::MIN);
+            // Flink recovers from checkpoints only: a restore from a checkpoint (last-state)
+            // replays what a newer savepoint holds, it does not lose it.
+            let from_checkpoint = matches!(record.restored_from, RestoredFrom::Checkpoint(_));
+            let Some(newest) = w
+                .state_log
+                .iter()
+                .filter(|s| {
+                    s.owner == record.owner
+                        && s.at >= since
+                        && s.at <= record.submitted_at
+                        && !w.disposed.contains(&s.path)
+                        && (!from_checkpoint || s.path.contains("/chk-"))
+                })
+                .max_by_key(|s| s.at)
+            else {
                 continue;
             };
             let restored = record.restored_from.path();
@@ -72,8 +168,264 @@ impl Invariants {
             }
         }
         self.jobs_checked = w.jobs.len();
+        self.check_bystanders(w, &mut found);
         found.retain(|v| self.reported.insert(v.clone()));
         found
+    }
+
+    /// Incarnations, stateless requests and HA metadata of the resources that exist now.
+    fn follow_resources(&mut self, w: &World, found: &mut Vec<String>) {
+        for kind in ["FlinkDeployment", "FlinkSessionJob"] {
+            for obj in w.kube.list_all(kind) {
+                let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+                let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+                let owner = format!("{kind}/{ns}/{name}");
+                let uid = obj["metadata"]["uid"].as_str().unwrap_or_default();
+                let fresh = self.incarnations.get(&owner).map(|(u, _)| u.as_str()) != Some(uid);
+                if fresh {
+                    self.incarnations
+                        .insert(owner.clone(), (uid.to_string(), w.now));
+                    self.stateless_since_job.remove(&owner);
+                    self.last_status.remove(&owner);
+                    self.observed.remove(&owner);
+                    self.ha_seen.remove(&owner);
+                }
+                if mode_of(&obj["spec"]) == "stateless" {
+                    self.stateless_since_job.insert(owner.clone());
+                }
+                if kind != "FlinkDeployment" {
+                    continue;
+                }
+                let ha_key = key_of("ConfigMap", ns, &format!("{name}-cluster-config-map"));
+                let ha = w.kube.get(&ha_key).is_some();
+                if ha {
+                    self.ha_seen.insert(owner.clone());
+                } else if self.ha_seen.remove(&owner) {
+                    let deleting = obj["metadata"].get("deletionTimestamp").is_some();
+                    let recon = &obj["status"]["reconciliationStatus"];
+                    let modes = [
+                        Some(obj["spec"].clone()),
+                        stored_spec(&recon["lastReconciledSpec"]),
+                        stored_spec(&recon["lastStableSpec"]),
+                    ];
+                    let stateless = modes.iter().any(|m| {
+                        m.as_ref()
+                            .map(|m| mode_of(m) == "stateless")
+                            .unwrap_or(false)
+                    });
+                    if !deleting && !stateless {
+                        found.push(format!(
+                            "{owner}: its HA metadata was deleted while its {} job lives",
+                            mode_of(&obj["spec"])
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_bystanders(&mut self, w: &World, found: &mut Vec<String>) {
+        for kind in ["ConfigMap", "Service"] {
+            for obj in w.kube.list_all(kind) {
+                if obj["metadata"]["labels"][BYSTANDER_LABEL].is_null() {
+                    continue;
+                }
+                let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+                let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+                self.bystanders
+                    .entry(key_of(kind, ns, name))
+                    .or_insert_with(|| obj.clone());
+            }
+        }
+        for (key, first) in &self.bystanders {
+            let now = w.kube.get(key);
+            let same = now
+                .map(|o| o["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"])
+                .unwrap_or(false);
+            if !same {
+                found.push(format!(
+                    "{}/{}/{}: an object the operator did not create was {}",
+                    key.0,
+                    key.1,
+                    key.2,
+                    if now.is_some() { "changed" } else { "deleted" }
+                ));
+            }
+        }
+    }
+
+    /// Checks every write to a Flink resource since the last look: the statuses the operator
+    /// wrote (`Some`), and resources that left the API (`None`).
+    pub fn check_writes(&mut self, w: &World, writes: &[(String, Option<Value>)]) -> Vec<String> {
+        let mut found = Vec::new();
+        for (id, obj) in writes {
+            self.checks += 1;
+            match obj {
+                None => self.check_gone(w, id, &mut found),
+                Some(obj) => self.check_status(w, id, obj, &mut found),
+            }
+        }
+        found.retain(|v| self.reported.insert(v.clone()));
+        found
+    }
+
+    fn check_gone(&mut self, w: &World, id: &str, found: &mut Vec<String>) {
+        self.last_status.remove(id);
+        self.observed.remove(id);
+        self.incarnations.remove(id);
+        self.ha_seen.remove(id);
+        if w.kube
+            .get(&{
+                let (k, ns, n) = split_owner(id);
+                key_of(k, ns, n)
+            })
+            .is_some()
+        {
+            return; // created again at once
+        }
+        let (kind, ns, name) = split_owner(id);
+        let mut left = Vec::new();
+        for c in w.clusters.values() {
+            for j in c
+                .jobs
+                .iter()
+                .filter(|j| j.owner == id && job_active(&j.state))
+            {
+                left.push(format!("job {} ({})", j.id, j.state));
+            }
+        }
+        if kind == "FlinkDeployment" {
+            if w.clusters.contains_key(&(ns.to_string(), name.to_string())) {
+                left.push("its Flink cluster".into());
+            }
+            for (k, n) in [
+                ("Deployment", name.to_string()),
+                ("Deployment", format!("{name}-taskmanager")),
+                ("ConfigMap", format!("flink-config-{name}")),
+                ("ConfigMap", format!("{name}-cluster-config-map")),
+                ("Service", format!("{name}-rest")),
+                ("Service", name.to_string()),
+            ] {
+                if w.kube.get(&key_of(k, ns, &n)).is_some() {
+                    left.push(format!("{k}/{n}"));
+                }
+            }
+        }
+        if !left.is_empty() {
+            found.push(format!(
+                "{id}: deleted, but left behind {}",
+                left.join(", ")
+            ));
+        }
+    }
+
+    fn check_status(&mut self, w: &World, id: &str, obj: &Value, found: &mut Vec<String>) {
+        let status = &obj["status"];
+        let before = self.last_status.get(id).cloned().unwrap_or(Value::Null);
+        if *status == before {
+            return;
+        }
+        self.last_status.insert(id.to_string(), status.clone());
+        if status.is_null() {
+            return;
+        }
+        // observedGeneration: never backwards, never ahead of the spec.
+        if let Some(g) = status["observedGeneration"].as_i64() {
+            let high = self.observed.entry(id.to_string()).or_insert(g);
+            if g < *high {
+                found.push(format!(
+                    "{id}: observedGeneration went back from {} to {g}",
+                    *high
+                ));
+            }
+            *high = (*high).max(g);
+            let generation = obj["metadata"]["generation"].as_i64().unwrap_or(0);
+            if g > generation {
+                found.push(format!(
+                    "{id}: observedGeneration {g} is ahead of generation {generation}"
+                ));
+            }
+        }
+        let deleting = obj["metadata"].get("deletionTimestamp").is_some();
+        let js = &status["jobStatus"];
+        // Savepoints the status names exist.
+        for (what, path) in [
+            (
+                "lastSavepoint",
+                &js["savepointInfo"]["lastSavepoint"]["location"],
+            ),
+            ("upgradeSavepointPath", &js["upgradeSavepointPath"]),
+        ] {
+            if let Some(p) = path.as_str() {
+                if w.disposed.contains(p) && !deleting {
+                    found.push(format!(
+                        "{id}: status.jobStatus.{what} names {p}, which was disposed"
+                    ));
+                }
+            }
+        }
+        let (kind, ns, name) = split_owner(id);
+        let reconciled = stored_spec(&status["reconciliationStatus"]["lastReconciledSpec"]);
+        let job_wanted = reconciled
+            .as_ref()
+            .map(|s| !s["job"].is_null() && s["job"]["state"].as_str() != Some("suspended"))
+            .unwrap_or(false);
+        let running = js["state"].as_str() == Some("RUNNING");
+        let turned_running = running && before["jobStatus"]["state"].as_str() != Some("RUNNING");
+        let the_job = || {
+            let job_id = js["jobId"].as_str()?;
+            w.clusters
+                .values()
+                .flat_map(|c| c.jobs.iter())
+                .find(|j| j.id == job_id && j.owner == id)
+        };
+        if turned_running && job_wanted && !deleting {
+            let job_id = js["jobId"].as_str().unwrap_or_default();
+            let ok = the_job()
+                .map(|j| j.state == "RUNNING" || j.last_modification == w.now)
+                .unwrap_or(false)
+                || self.seen_running.get(job_id) == Some(&w.now);
+            if !ok {
+                found.push(format!(
+                    "{id}: status says job {} RUNNING, but it does not run",
+                    js["jobId"].as_str().unwrap_or("?")
+                ));
+            }
+        }
+        let stable = status["lifecycleState"].as_str() == Some("STABLE");
+        let turned_stable = stable && before["lifecycleState"].as_str() != Some("STABLE");
+        if turned_stable && running && job_wanted && !deleting {
+            let spec = reconciled.as_ref().unwrap();
+            if let (Some(job), Some(p)) = (the_job(), spec["job"]["parallelism"].as_i64()) {
+                let record = w
+                    .jobs
+                    .iter()
+                    .rev()
+                    .find(|r| r.job_id == job.id && r.owner == id);
+                if let Some(r) = record {
+                    if p > 0 && r.parallelism != p {
+                        found.push(format!(
+                            "{id}: STABLE with parallelism {p} reconciled, but the job runs with {}",
+                            r.parallelism
+                        ));
+                    }
+                }
+            }
+            if kind == "FlinkDeployment" {
+                let image = w.kube.get(&key_of("Deployment", ns, name)).and_then(|d| {
+                    d["spec"]["template"]["spec"]["containers"][0]["image"]
+                        .as_str()
+                        .map(str::to_string)
+                });
+                if let (Some(image), Some(wanted)) = (image, spec["image"].as_str()) {
+                    if image != wanted {
+                        found.push(format!(
+                            "{id}: STABLE with image {wanted} reconciled, but the JobManager runs {image}"
+                        ));
+                    }
+                }
+            }
+        }
     }
 }
 

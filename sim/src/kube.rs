@@ -28,6 +28,13 @@ pub enum ApiError {
 #[derive(Debug, Default, Clone)]
 pub struct KubeStore {
     objects: BTreeMap<Key, Value>,
+    /// Names by (kind, namespace, `app` label): label-selected lists without a scan.
+    by_app: BTreeMap<(String, String, String), BTreeSet<String>>,
+    /// Keys by the uids their owner references name: garbage collection without a scan.
+    owned_by: BTreeMap<String, BTreeSet<Key>>,
+    /// Keys of the objects changed since the last [`KubeStore::take_changes`], when
+    /// [`KubeStore::track_changes`] turned it on (the world's controllers follow it).
+    changes: Option<Vec<Key>>,
     next_resource_version: u64,
     next_uid: u64,
     /// Changes not yet delivered to watchers.
@@ -93,25 +100,161 @@ pub fn labels_match(obj: &Value, selector: &str) -> bool {
     })
 }
 
+/// The `app` label of an object, if it has one as text.
+fn app_label(obj: &Value) -> Option<&str> {
+    obj["metadata"]["labels"]["app"].as_str()
+}
+
+/// The uids an object's owner references name.
+fn owner_uids(obj: &Value) -> Vec<&str> {
+    obj["metadata"]["ownerReferences"]
+        .as_array()
+        .map(|refs| refs.iter().filter_map(|r| r["uid"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// The value a selector (`a=b,c=d`) requires of the `app` label, if it names one.
+fn selector_app(selector: &str) -> Option<&str> {
+    selector.split(',').find_map(|term| {
+        let (k, v) = term.split_once('=')?;
+        (k.trim() == "app").then(|| v.trim())
+    })
+}
+
 impl KubeStore {
     pub fn get(&self, key: &Key) -> Option<&Value> {
         self.objects.get(key)
     }
 
+    /// Objects of a kind in a namespace, in name order.
     pub fn list(&self, kind: &str, namespace: &str) -> Vec<&Value> {
         self.objects
-            .iter()
-            .filter(|((k, ns, _), _)| k == kind && ns == namespace)
+            .range(key_of(kind, namespace, "")..)
+            .take_while(|((k, ns, _), _)| k == kind && ns == namespace)
             .map(|(_, v)| v)
             .collect()
     }
 
+    /// Objects of a kind in a namespace that match a label selector (`a=b,c=d`), in name
+    /// order: [`KubeStore::list`] filtered by [`labels_match`], without looking at the others
+    /// when the selector names an `app`.
+    pub fn list_selected(&self, kind: &str, namespace: &str, selector: &str) -> Vec<&Value> {
+        let Some(app) = selector_app(selector) else {
+            return self
+                .list(kind, namespace)
+                .into_iter()
+                .filter(|o| labels_match(o, selector))
+                .collect();
+        };
+        self.with_app(kind, namespace, app)
+            .into_iter()
+            .filter(|o| labels_match(o, selector))
+            .collect()
+    }
+
+    /// Objects of a kind in every namespace, in (namespace, name) order.
     pub fn list_all(&self, kind: &str) -> Vec<&Value> {
         self.objects
-            .iter()
-            .filter(|((k, _, _), _)| k == kind)
+            .range(key_of(kind, "", "")..)
+            .take_while(|((k, _, _), _)| k == kind)
             .map(|(_, v)| v)
             .collect()
+    }
+
+    /// Objects whose owner references name `uid`, in key order.
+    pub fn dependents(&self, uid: &str) -> Vec<(&Key, &Value)> {
+        self.owned_by
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.objects.get_key_value(k))
+            .collect()
+    }
+
+    /// Objects of a kind in a namespace whose `app` label is `app`, in name order.
+    pub fn with_app(&self, kind: &str, namespace: &str, app: &str) -> Vec<&Value> {
+        let index = (kind.to_string(), namespace.to_string(), app.to_string());
+        self.by_app
+            .get(&index)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.objects.get(&key_of(kind, namespace, name)))
+            .collect()
+    }
+
+    /// Records the keys of changed objects from now on, for [`KubeStore::take_changes`].
+    pub fn track_changes(&mut self) {
+        self.changes.get_or_insert_with(Vec::new);
+    }
+
+    /// Keys changed (created, written, marked or removed) since the last call, in order,
+    /// possibly repeated.
+    pub fn take_changes(&mut self) -> Vec<Key> {
+        self.changes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Stores an object, keeping the indexes.
+    fn put(&mut self, key: Key, obj: Value) {
+        let new_app = app_label(&obj).map(str::to_string);
+        let new_owners: Vec<String> = owner_uids(&obj).into_iter().map(String::from).collect();
+        let old = self.objects.insert(key.clone(), obj);
+        let old_owners: Vec<String> = old
+            .as_ref()
+            .map(|o| owner_uids(o).into_iter().map(String::from).collect())
+            .unwrap_or_default();
+        if old_owners != new_owners {
+            self.unindex_owners(&key, &old_owners);
+            for uid in new_owners {
+                self.owned_by.entry(uid).or_default().insert(key.clone());
+            }
+        }
+        let old_app = old.as_ref().and_then(app_label).map(str::to_string);
+        if old_app != new_app || old.is_none() {
+            if let Some(app) = old_app {
+                self.unindex(&key, app);
+            }
+            if let Some(app) = new_app {
+                self.by_app
+                    .entry((key.0.clone(), key.1.clone(), app))
+                    .or_default()
+                    .insert(key.2.clone());
+            }
+        }
+    }
+
+    fn unindex(&mut self, key: &Key, app: String) {
+        let index = (key.0.clone(), key.1.clone(), app);
+        if let Some(names) = self.by_app.get_mut(&index) {
+            names.remove(&key.2);
+            if names.is_empty() {
+                self.by_app.remove(&index);
+            }
+        }
+    }
+
+    fn unindex_owners(&mut self, key: &Key, uids: &[String]) {
+        for uid in uids {
+            if let Some(keys) = self.owned_by.get_mut(uid) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.owned_by.remove(uid);
+                }
+            }
+        }
+    }
+
+    /// Removes an object, keeping the indexes.
+    fn take(&mut self, key: &Key) -> Option<Value> {
+        let obj = self.objects.remove(key)?;
+        if let Some(app) = app_label(&obj).map(str::to_string) {
+            self.unindex(key, app);
+        }
+        let owners: Vec<String> = owner_uids(&obj).into_iter().map(String::from).collect();
+        self.unindex_owners(key, &owners);
+        Some(obj)
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &Key> {
@@ -141,6 +284,9 @@ impl KubeStore {
     }
 
     fn emit(&mut self, key: &Key, object: &Value, deleted: bool) {
+        if let Some(changes) = self.changes.as_mut() {
+            changes.push(key.clone());
+        }
         self.pending_watch.push(WatchEvent {
             key: key.clone(),
             object: object.clone(),
@@ -220,7 +366,7 @@ impl KubeStore {
         m.insert("creationTimestamp".into(), json!(now_rfc3339));
         m.remove("deletionTimestamp");
         self.bump(&mut obj);
-        self.objects.insert(key.clone(), obj.clone());
+        self.put(key.clone(), obj.clone());
         self.emit(&key, &obj, false);
         Ok(obj)
     }
@@ -265,7 +411,7 @@ impl KubeStore {
             }
         }
         self.bump(&mut obj);
-        self.objects.insert(key.clone(), obj.clone());
+        self.put(key.clone(), obj.clone());
         self.emit(&key, &obj, false);
         self.finish_deletion_if_done(&key);
         Ok(self.objects.get(&key).cloned().unwrap_or(obj))
@@ -284,7 +430,7 @@ impl KubeStore {
         check_rv(&current, expected_rv)?;
         current["status"] = status;
         self.bump(&mut current);
-        self.objects.insert(key.clone(), current.clone());
+        self.put(key.clone(), current.clone());
         self.emit(key, &current, false);
         Ok(current)
     }
@@ -297,7 +443,7 @@ impl KubeStore {
             }
             current["status"] = status;
             self.bump(&mut current);
-            self.objects.insert(key.clone(), current.clone());
+            self.put(key.clone(), current.clone());
             self.emit(key, &current, false);
         }
     }
@@ -316,7 +462,7 @@ impl KubeStore {
             if current["metadata"].get("deletionTimestamp").is_none() {
                 current["metadata"]["deletionTimestamp"] = json!(now_rfc3339);
                 self.bump(&mut current);
-                self.objects.insert(key.clone(), current.clone());
+                self.put(key.clone(), current.clone());
                 self.emit(key, &current, false);
             }
             return Ok(());
@@ -341,25 +487,17 @@ impl KubeStore {
 
     /// Removes an object and, transitively, everything it owns.
     fn remove(&mut self, key: &Key) {
-        let Some(obj) = self.objects.remove(key) else {
+        let Some(obj) = self.take(key) else {
             return;
         };
         self.emit(key, &obj, true);
-        let uid = obj["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let uid = obj["metadata"]["uid"].as_str().unwrap_or_default();
+        // In key order, as a scan of every object would find them.
         let owned: Vec<Key> = self
-            .objects
-            .iter()
-            .filter(|(_, v)| {
-                v["metadata"]["ownerReferences"]
-                    .as_array()
-                    .map(|refs| refs.iter().any(|r| r["uid"] == json!(uid)))
-                    .unwrap_or(false)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
+            .owned_by
+            .get(uid)
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default();
         for k in owned {
             self.remove(&k);
         }

@@ -1,6 +1,8 @@
 //! The deterministic simulator: a fake Kubernetes and fake Flink clusters in virtual time,
 //! driving the operator's real reconciliation code through its ports.
 
+pub mod bench;
+pub mod explore;
 pub mod flink;
 pub mod flink_http;
 pub mod html;

@@ -382,7 +382,9 @@ fn fault_fields(kind: FaultKind) -> &'static [&'static str] {
         FaultKind::TaskManagerLoss | FaultKind::SavepointFailure => &["kind", "target", "count"],
         FaultKind::JobFailure => &["kind", "target", "terminal"],
         FaultKind::OperatorRestart => &["kind"],
-        FaultKind::ApiConflict | FaultKind::DropWatchEvents => &["kind", "count"],
+        FaultKind::ApiConflict | FaultKind::DropWatchEvents | FaultKind::OperatorCrash => {
+            &["kind", "count"]
+        }
         FaultKind::StaleReads => &["kind", "for"],
         FaultKind::ArtifactFetch => &["kind", "uri", "error", "for", "count"],
     }

@@ -7,12 +7,18 @@ use flink_sim::load::load_scenario;
 use flink_sim::runner::{check_crash_points, Simulation};
 use flink_sim::timeline::render;
 
-const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html] [--crash-points]\n       flink-sim serve [--port P] [--speed X] [--seed N] [--crds] [--kubeconfig FILE] [--quiet]";
+const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html] [--crash-points]\n       flink-sim serve [--port P] [--speed X] [--seed N] [--crds] [--kubeconfig FILE] [--quiet] [--external-operator]\n       flink-sim explore [--seeds N] [--start S] [--duration D] [--faults LIST] [--scenario FILE...] [--systematic] [--oracles] [--keep-going] [--out DIR]\n       flink-sim bench --deployments N [--duration 1h] [--seed S] [--operator KEY=VALUE]... [--progress]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         return serve(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("explore") {
+        return flink_sim::explore::cli::main(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("bench") {
+        return flink_sim::bench::main(&args[1..]);
     }
     if args.first().map(String::as_str) != Some("run") {
         eprintln!("{USAGE}");
@@ -145,6 +151,10 @@ fn serve(args: &[String]) -> ExitCode {
                 options.print_timeline = false;
                 Ok(())
             }
+            "--external-operator" => {
+                options.external_operator = true;
+                Ok(())
+            }
             other => {
                 eprintln!("unexpected argument '{other}'\n{USAGE}");
                 Err(ExitCode::from(2))
@@ -177,6 +187,12 @@ fn serve(args: &[String]) -> ExitCode {
     }
     if !options.install_crds {
         println!("  install the CRDs: flink-operator crd | kubectl apply -f -");
+    }
+    if options.external_operator {
+        println!(
+            "  no operator inside: run one, e.g. flink-operator run --flink-url '{}' --metrics-address 127.0.0.1:0 --log-format text",
+            flink_sim::serve::flink_url(addr, "{namespace}", "{name}")
+        );
     }
     handle.wait();
     ExitCode::SUCCESS

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::flink::{FlinkCluster, Operation};
-use crate::kube::{key_of, labels_match, ApiError, KubeStore};
+use crate::kube::{key_of, ApiError, KubeStore};
 use crate::scenario::{ArtifactFailure, FaultKind};
 use crate::world::World;
 use flink_operator::artifacts::{redact, JarSource};
@@ -30,8 +30,8 @@ impl SimPorts {
 }
 
 fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, KubeError> {
-    serde_json::from_value(v.clone())
-        .map_err(|e| KubeError::Api(format!("undecodable object: {e}")))
+    // Straight from the stored object, without a copy of it.
+    T::deserialize(v).map_err(|e| KubeError::Api(format!("undecodable object: {e}")))
 }
 
 fn to_value<T: Serialize>(t: &T) -> Value {
@@ -55,6 +55,7 @@ impl World {
     fn read(&mut self) -> Result<(), KubeError> {
         self.died()?;
         self.counters.kube_requests += 1;
+        self.operator_call();
         Ok(())
     }
 
@@ -75,6 +76,7 @@ impl World {
         if self.crash_after_write == Some(self.counters.kube_writes) {
             self.operator_crashed = true;
         }
+        self.operator_call();
         if self.consume_fault(FaultKind::ApiConflict, None) {
             return Err(KubeError::Conflict(
                 "simulated conflict (apiConflict fault)".into(),
@@ -193,9 +195,8 @@ impl World {
     ) -> Result<Vec<T>, KubeError> {
         self.read()?;
         self.view()
-            .list(kind, ns)
+            .list_selected(kind, ns, selector)
             .into_iter()
-            .filter(|o| labels_match(o, selector))
             .map(typed)
             .collect()
     }
@@ -388,6 +389,7 @@ impl World {
             return Err(FlinkError::Unavailable("the operator process died".into()));
         }
         self.counters.flink_requests += 1;
+        self.operator_call();
         if self.fault_active(
             FaultKind::RestUnavailable,
             Some((&at.namespace, &at.cluster_id)),
@@ -397,6 +399,8 @@ impl World {
                 at.url
             )));
         }
+        // What a call may have changed runs at the next tick.
+        self.touch_cluster(&at.namespace, &at.cluster_id);
         self.clusters
             .get_mut(&(at.namespace.clone(), at.cluster_id.clone()))
             .ok_or_else(|| FlinkError::Unavailable(format!("connection refused: {}", at.url)))
@@ -553,6 +557,8 @@ impl World {
                 self.settings.savepoint_duration.as_millis() as i64
             };
         let trigger = self.rng.hex(32);
+        let mutant = self.mutant;
+        let now = self.now;
         let cluster = self.rest(at)?;
         let job = cluster
             .job(job_id)
@@ -563,6 +569,31 @@ impl World {
             )));
         }
         let directory = directory.or_else(|| job.savepoints_dir());
+        if stop && !checkpoint && mutant == Some(crate::world::Mutant::SkipUpgradeSavepoint) {
+            // The planted bug: no savepoint is taken; the job goes, and what it had is reported.
+            let previous = job
+                .latest_savepoint
+                .as_ref()
+                .map(|s| s.path.clone())
+                .or_else(|| job.restored_from.path().map(str::to_string));
+            let result =
+                previous.ok_or_else(|| "java.lang.IllegalStateException: no savepoint".to_string());
+            if let Some(job) = cluster.job_mut(job_id) {
+                FlinkCluster::set_state(job, "FINISHED", now);
+            }
+            cluster.operations.insert(
+                trigger.clone(),
+                Operation {
+                    job_id: job_id.into(),
+                    done_at,
+                    stop,
+                    checkpoint,
+                    result: Some(result),
+                    directory,
+                },
+            );
+            return Ok(json!({"request-id": trigger}));
+        }
         cluster.operations.insert(
             trigger.clone(),
             Operation {
@@ -655,8 +686,7 @@ impl World {
     /// `DELETE /cluster`.
     pub fn rest_shutdown_cluster(&mut self, at: &FlinkEndpoint) -> Result<Value, FlinkError> {
         self.rest(at)?;
-        self.clusters
-            .remove(&(at.namespace.clone(), at.cluster_id.clone()));
+        self.remove_cluster(&at.namespace, &at.cluster_id);
         Ok(json!({}))
     }
 }

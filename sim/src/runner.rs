@@ -58,9 +58,49 @@ pub struct Simulation {
     seen: BTreeMap<String, [Option<String>; 4]>,
     faults_seen: usize,
     start: i64,
+    /// False when an operator outside the world drives it (`flink-sim serve
+    /// --external-operator`): the world runs, nothing in it reconciles.
+    operator: bool,
+    /// Sieve's unobserved and stale states, for `flink-sim explore --systematic`.
+    pub notifications: NotificationPlan,
+    /// When the operator next lists every resource (its watch re-established), which finds
+    /// the resources it never heard of (their events were lost).
+    next_resync: i64,
+    /// Every reconcile with the requests it made, when asked for (`flink-sim bench`).
+    reconcile_log: Option<Vec<ReconcileRecord>>,
+    /// The invariants over the whole world run at most once per this many virtual ms (0:
+    /// after every step; statuses written are checked every time regardless).
+    state_check_interval: i64,
+    next_state_check: i64,
 }
 
-/// Reconciles one instant may run before the loop declares the operator stuck.
+/// One reconcile, for benchmarks: which resource, when (epoch ms), and the requests it made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileRecord {
+    pub key: ObjectKey,
+    pub at: i64,
+    pub kube_requests: u64,
+    pub kube_writes: u64,
+    pub flink_requests: u64,
+}
+
+/// How often the operator's watches re-list (as a watch that times out and restarts does).
+pub const RESYNC_MS: i64 = 5 * 60 * 1000;
+
+/// Watch notifications the operator got, and what to do to one of them (by its 1-based
+/// number): hide it (the operator sees the change only at its next resync), or make the
+/// operator read, right then, the API as it was before the change (a lagging API server).
+#[derive(Debug, Default)]
+pub struct NotificationPlan {
+    /// Notifications delivered (or hidden) so far.
+    pub count: u64,
+    pub hide: Option<u64>,
+    pub stale: Option<u64>,
+    /// The API as of the previous delivery, kept while `stale` is armed.
+    before: Option<crate::kube::KubeStore>,
+}
+
+/// Reconciles of one resource one instant may run before the loop declares the operator stuck.
 const MAX_RECONCILES_PER_INSTANT: usize = 200;
 
 impl Simulation {
@@ -84,7 +124,34 @@ impl Simulation {
             seen: BTreeMap::new(),
             faults_seen: 0,
             start,
+            operator: true,
+            notifications: NotificationPlan::default(),
+            next_resync: start + RESYNC_MS,
+            reconcile_log: None,
+            state_check_interval: 0,
+            next_state_check: i64::MIN,
         }
+    }
+
+    /// Runs the invariants over the whole world (each of them a look at every resource and
+    /// cluster) at most once per `interval` of virtual time instead of after every step, for
+    /// runs with thousands of resources (`flink-sim bench`). Every status the operator writes
+    /// is still checked as it is written.
+    pub fn check_world_every(&mut self, interval: std::time::Duration) {
+        self.state_check_interval = interval.as_millis() as i64;
+    }
+
+    /// Records every reconcile from now on; [`Simulation::take_reconciles`] hands them out.
+    pub fn log_reconciles(&mut self) {
+        self.reconcile_log.get_or_insert_with(Vec::new);
+    }
+
+    /// The reconciles recorded since the last call.
+    pub fn take_reconciles(&mut self) -> Vec<ReconcileRecord> {
+        self.reconcile_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
@@ -117,8 +184,39 @@ impl Simulation {
                 if self.world().consume_fault(FaultKind::DropWatchEvents, None) {
                     continue;
                 }
+                self.notifications.count += 1;
+                let n = self.notifications.count;
+                if self.notifications.hide == Some(n) {
+                    continue;
+                }
+                if self.notifications.stale == Some(n) {
+                    self.stale_view_now();
+                }
                 self.scheduler.notify(key, now);
             }
+        }
+        if self.notifications.stale > Some(self.notifications.count) {
+            let view = self.world().kube.clone();
+            self.notifications.before = Some(view);
+        }
+    }
+
+    /// The operator reads the API as of the previous delivery for the rest of this instant.
+    fn stale_view_now(&mut self) {
+        let before = self.notifications.before.take();
+        let mut w = self.world();
+        w.inject(crate::scenario::Fault {
+            kind: FaultKind::StaleReads,
+            image: None,
+            target: None,
+            duration: Some(std::time::Duration::from_millis(1)),
+            count: None,
+            terminal: None,
+            uri: None,
+            error: None,
+        });
+        if let Some(view) = before {
+            w.stale_view = Some(view);
         }
     }
 
@@ -153,17 +251,28 @@ impl Simulation {
     }
 
     fn reconcile_due(&mut self) -> Result<(), String> {
-        let mut count = 0;
+        if !self.operator {
+            self.world().watch_queue.clear();
+            return Ok(());
+        }
+        // Reconciles of each resource at this instant: a resource that never settles is stuck.
+        let mut counts: BTreeMap<ObjectKey, usize> = BTreeMap::new();
         loop {
             self.deliver_watch();
+            self.resync();
             let now = self.now();
             let Some(key) = self.scheduler.pop_due(now) else {
                 return Ok(());
             };
-            count += 1;
-            if count > MAX_RECONCILES_PER_INSTANT {
+            let count = counts.entry(key.clone()).or_insert(0);
+            *count += 1;
+            if *count > MAX_RECONCILES_PER_INSTANT {
                 return Err(format!("the operator reconciled {key:?} more than {MAX_RECONCILES_PER_INSTANT} times at one instant"));
             }
+            let before = self
+                .reconcile_log
+                .is_some()
+                .then(|| self.world().counters.clone());
             // Jobs a reconcile submits belong to the resource being reconciled.
             self.world().current_actor =
                 format!("{}/{}/{}", key.kind.as_str(), key.namespace, key.name);
@@ -176,6 +285,18 @@ impl Simulation {
             };
             // Errors are retried with backoff by the controller; the run shows their effects.
             let _ = block_on(controller::reconcile_key(&ctx, &mut self.scheduler, &key));
+            if let Some(before) = before {
+                let after = self.world().counters.clone();
+                if let Some(log) = self.reconcile_log.as_mut() {
+                    log.push(ReconcileRecord {
+                        key: key.clone(),
+                        at: now,
+                        kube_requests: after.kube_requests - before.kube_requests,
+                        kube_writes: after.kube_writes - before.kube_writes,
+                        flink_requests: after.flink_requests - before.flink_requests,
+                    });
+                }
+            }
             let crashed = std::mem::take(&mut self.world().operator_crashed);
             if crashed {
                 let offset = self.offset();
@@ -192,11 +313,59 @@ impl Simulation {
         }
     }
 
+    /// The Flink resources in the API the operator has no reconcile coming for.
+    fn unscheduled(&self) -> Vec<ObjectKey> {
+        let keys: Vec<(String, String, String)> = self
+            .world()
+            .kube
+            .keys()
+            .filter(|k| k.0 == "FlinkDeployment" || k.0 == "FlinkSessionJob")
+            .cloned()
+            .collect();
+        keys.into_iter()
+            .map(|(kind, namespace, name)| ObjectKey {
+                kind: if kind == "FlinkDeployment" {
+                    Kind::FlinkDeployment
+                } else {
+                    Kind::FlinkSessionJob
+                },
+                namespace,
+                name,
+            })
+            .filter(|k| !self.scheduler.is_scheduled(k))
+            .collect()
+    }
+
+    /// The periodic re-list: resources whose events were lost are found.
+    fn resync(&mut self) {
+        let now = self.now();
+        if now < self.next_resync {
+            return;
+        }
+        self.next_resync = now + RESYNC_MS;
+        for key in self.unscheduled() {
+            self.scheduler.notify(key, now);
+        }
+    }
+
+    /// The next re-list, when it would find something.
+    fn resync_wake(&self) -> Option<i64> {
+        (self.operator && !self.unscheduled().is_empty()).then_some(self.next_resync)
+    }
+
     /// Starts the virtual clock at `epoch_ms` instead of 2026-01-01 (the served API starts
     /// it at the wall clock, so ages and timestamps read naturally). Only before anything ran.
     pub fn start_clock_at(&mut self, epoch_ms: i64) {
         self.world().now = epoch_ms;
         self.start = epoch_ms;
+        self.next_resync = epoch_ms + RESYNC_MS;
+    }
+
+    /// No operator in the world from now on: one outside it (the real binary, through the
+    /// served API) does the reconciling.
+    pub fn without_operator(&mut self) {
+        self.operator = false;
+        self.scheduler = Scheduler::default();
     }
 
     /// The timeline recorded since the last call (the served API prints it as it goes).
@@ -228,6 +397,14 @@ impl Simulation {
             (journal, w.fault_log[self.faults_seen..].to_vec())
         };
         self.faults_seen += faults.len();
+        // What was written to Flink resources, for the invariants on statuses.
+        let writes: Vec<(String, Option<Value>)> = journal
+            .iter()
+            .filter_map(|(_, item)| match item {
+                Journal::Resource(id, obj) => Some((id.clone(), obj.clone())),
+                Journal::Event(_) => None,
+            })
+            .collect();
         for (at, resource, text, heal) in faults {
             let what = if heal {
                 What::Heal(text)
@@ -295,7 +472,12 @@ impl Simulation {
         let offset = self.offset();
         let violations = {
             let w = self.ports.world.lock().unwrap_or_else(|e| e.into_inner());
-            self.invariants.check(&w)
+            let mut found = self.invariants.check_writes(&w, &writes);
+            if w.now >= self.next_state_check {
+                self.next_state_check = w.now + self.state_check_interval;
+                found.extend(self.invariants.check(&w));
+            }
+            found
         };
         for v in violations {
             self.timeline.push(Entry {
@@ -321,7 +503,20 @@ impl Simulation {
             if now >= deadline {
                 return Ok(false);
             }
-            let next = [self.world().next_wake(), self.scheduler.next_due()]
+            let world_wake = self.world().next_wake();
+            let due = self.scheduler.next_due();
+            // The re-list's look at every resource only matters when it would come first.
+            let first = [world_wake, due]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t > now)
+                .min();
+            let resync = if first.map(|t| self.next_resync < t).unwrap_or(true) {
+                self.resync_wake()
+            } else {
+                None
+            };
+            let next = [world_wake, due, resync]
                 .into_iter()
                 .flatten()
                 .filter(|t| *t > now)
@@ -559,8 +754,57 @@ impl Simulation {
         }
     }
 
+    /// Does one step that asserts nothing (apply, patch, delete, fault, heal, advance).
+    pub fn act(&mut self, action: &Action) -> Result<(), String> {
+        match action {
+            Action::Apply(docs) => docs.iter().try_for_each(|d| self.apply(d)),
+            Action::Patch { target, merge } => self.patch(target, merge),
+            Action::Delete(target) => {
+                let now = self.world().now_rfc3339();
+                let key = key_of(&target.kind, &target.namespace, &target.name);
+                self.world()
+                    .kube
+                    .delete(&key, &now)
+                    .map_err(|e| format!("{e:?}"))
+            }
+            Action::Fault(f) => {
+                self.world().inject(f.clone());
+                if f.kind == FaultKind::OperatorRestart {
+                    self.restart_operator();
+                }
+                Ok(())
+            }
+            Action::Heal(kind) => {
+                self.world().heal(*kind);
+                Ok(())
+            }
+            Action::Advance(d) => {
+                let deadline = self.now() + d.as_millis() as i64;
+                self.run_until(deadline, None).map(|_| ())
+            }
+            Action::Await { .. } | Action::Expect(_) | Action::Snapshot(_) => {
+                Err("act: not an action".into())
+            }
+        }
+    }
+
+    /// Virtual time since the start, in milliseconds.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.offset()
+    }
+
+    /// Invariant checks made so far.
+    pub fn invariant_checks(&self) -> u64 {
+        self.invariants.checks
+    }
+
     /// Runs every step; stops at the first failed await or expect.
     pub fn run(mut self, scenario: &Scenario) -> Outcome {
+        self.run_steps(scenario)
+    }
+
+    /// [`Simulation::run`], keeping the simulation to go on with (the timeline is handed over).
+    pub fn run_steps(&mut self, scenario: &Scenario) -> Outcome {
         let mut failure = None;
         let mut snapshots = Vec::new();
         for step in &scenario.steps {
@@ -571,31 +815,6 @@ impl Simulation {
                 what: What::Step(format!("line {}: {}", step.line, Self::step_text(step))),
             });
             let result: Result<(), String> = match &step.action {
-                Action::Apply(docs) => docs.iter().try_for_each(|d| self.apply(d)),
-                Action::Patch { target, merge } => self.patch(target, merge),
-                Action::Delete(target) => {
-                    let now = self.world().now_rfc3339();
-                    let key = key_of(&target.kind, &target.namespace, &target.name);
-                    self.world()
-                        .kube
-                        .delete(&key, &now)
-                        .map_err(|e| format!("{e:?}"))
-                }
-                Action::Fault(f) => {
-                    self.world().inject(f.clone());
-                    if f.kind == FaultKind::OperatorRestart {
-                        self.restart_operator();
-                    }
-                    Ok(())
-                }
-                Action::Heal(kind) => {
-                    self.world().heal(*kind);
-                    Ok(())
-                }
-                Action::Advance(d) => {
-                    let deadline = self.now() + d.as_millis() as i64;
-                    self.run_until(deadline, None).map(|_| ())
-                }
                 Action::Await { check, within } => {
                     let deadline = self.now() + within.as_millis() as i64;
                     match self.run_until(deadline, Some(check)) {
@@ -624,6 +843,7 @@ impl Simulation {
                     snapshots.push((name.clone(), self.statuses()));
                     Ok(())
                 }
+                other => self.act(other),
             };
             self.record();
             let result = match (result, self.violation.take()) {
@@ -646,7 +866,7 @@ impl Simulation {
         let operator_writes = self.operator_writes();
         Outcome {
             end_ms: self.offset(),
-            timeline: self.timeline,
+            timeline: std::mem::take(&mut self.timeline),
             failure,
             snapshots,
             operator_writes,

@@ -115,10 +115,13 @@ pub enum FaultKind {
     StaleReads,
     DropWatchEvents,
     ArtifactFetch,
+    /// An extension: the operator process dies in the middle of a reconcile, right after
+    /// its `count`-th call (Kubernetes or Flink) from now.
+    OperatorCrash,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::ImagePull,
         FaultKind::JobManagerCrash,
         FaultKind::TaskManagerLoss,
@@ -130,6 +133,7 @@ impl FaultKind {
         FaultKind::StaleReads,
         FaultKind::DropWatchEvents,
         FaultKind::ArtifactFetch,
+        FaultKind::OperatorCrash,
     ];
 
     /// The name used in scenario files.
@@ -146,6 +150,7 @@ impl FaultKind {
             FaultKind::StaleReads => "staleReads",
             FaultKind::DropWatchEvents => "dropWatchEvents",
             FaultKind::ArtifactFetch => "artifactFetch",
+            FaultKind::OperatorCrash => "operatorCrash",
         }
     }
 }

@@ -2,14 +2,18 @@
 //! against it.
 //!
 //! The world starts empty (no scenario); the operator runs inside it exactly as in
-//! `flink-sim run` (the same [`Simulation`] and reconcile loop), and the world's virtual clock
+//! `flink-sim run` (the same [`Simulation`] and reconcile loop), or, with
+//! [`ServeOptions::external_operator`], not at all: then a real `flink-operator run` is
+//! pointed at the server, and reaches the world's JobManagers on the same port under
+//! `/flink/{namespace}/{cluster}/` ([`flink_url`]). The world's virtual clock
 //! follows the wall clock times `speed`, starting at the wall clock. A driver thread moves the
 //! world on every few milliseconds and whenever a request changed something; an HTTP server
 //! (plain http on 127.0.0.1, no authentication) answers the API from the world's store:
 //! discovery, OpenAPI v3 enough for kubectl, list (Tables for `kubectl get`), watch, get,
 //! create, update, patch (merge, JSON, strategic and apply, see [`patch`]), the `/status`
-//! subresource and delete, for the built-in types in [`resources::builtins`] and every
-//! installed CRD. Events the operator publishes become core/v1 Events.
+//! subresource and delete, for the built-in types in [`resources::builtins`] (Leases for
+//! leader election and `events.k8s.io/v1` Events among them) and every installed CRD. Events
+//! the in-world operator publishes become core/v1 Events.
 //!
 //! ```no_run
 //! let (addr, handle) = flink_sim::serve::start(flink_sim::serve::ServeOptions::default()).unwrap();
@@ -41,6 +45,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
 use serde_json::{json, Value};
 
+use crate::flink_http::{FlinkHttp, NoAnswer};
 use crate::kube::key_of;
 use crate::runner::Simulation;
 use crate::scenario::{ClusterSettings, Scenario};
@@ -64,6 +69,9 @@ pub struct ServeOptions {
     pub cluster: ClusterSettings,
     /// Changes kept for watches that resume from a resourceVersion.
     pub history: usize,
+    /// No operator inside the world: a real one (`flink-operator run`) is pointed at the
+    /// served API, and at the JobManagers under `/flink/{namespace}/{cluster}/`.
+    pub external_operator: bool,
 }
 
 impl Default for ServeOptions {
@@ -77,6 +85,7 @@ impl Default for ServeOptions {
             operator: Vec::new(),
             cluster: ClusterSettings::default(),
             history: 10_000,
+            external_operator: false,
         }
     }
 }
@@ -91,6 +100,8 @@ const TICK: Duration = Duration::from_millis(20);
 struct Shared {
     world: Arc<Mutex<World>>,
     info: ServerInfo,
+    /// The JobManagers' REST APIs, under `/flink/{namespace}/{cluster}/`.
+    flink: FlinkHttp,
     /// The newest resourceVersion: watchers wake when it moves.
     changed: tokio::sync::watch::Sender<u64>,
     /// Wakes the driver after a write.
@@ -122,6 +133,7 @@ pub struct ServeHandle {
     addr: SocketAddr,
     world: Arc<Mutex<World>>,
     watches: Arc<AtomicUsize>,
+    flink: FlinkHttp,
     stop: Arc<AtomicBool>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     threads: Vec<JoinHandle<()>>,
@@ -135,6 +147,11 @@ impl ServeHandle {
     /// The simulated world (for tests: inspect it, inject faults).
     pub fn world(&self) -> Arc<Mutex<World>> {
         self.world.clone()
+    }
+
+    /// The JobManagers' REST APIs as served under `/flink/` (tests read its request log).
+    pub fn flink(&self) -> FlinkHttp {
+        self.flink.clone()
     }
 
     /// How many watch streams are open now (tests wait for `kubectl get -w` to be watching).
@@ -206,6 +223,9 @@ pub fn start(options: ServeOptions) -> std::io::Result<(SocketAddr, ServeHandle)
     };
     let mut sim = Simulation::new(&scenario);
     sim.start_clock_at(wall_ms());
+    if options.external_operator {
+        sim.without_operator();
+    }
     let world = sim.ports.world.clone();
     {
         let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
@@ -215,9 +235,16 @@ pub fn start(options: ServeOptions) -> std::io::Result<(SocketAddr, ServeHandle)
             api::ensure_namespace(&mut w.kube, ns, now);
         }
         if options.install_crds {
-            for crd in flink_operator::crd::crds() {
-                let value = serde_json::to_value(&crd).unwrap_or(Value::Null);
-                api::install_crd(&mut w.kube, value, now);
+            // Made once per process: generating the schemas takes a while.
+            static CRDS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+            let crds = CRDS.get_or_init(|| {
+                flink_operator::crd::crds()
+                    .iter()
+                    .map(|crd| serde_json::to_value(crd).unwrap_or(Value::Null))
+                    .collect()
+            });
+            for crd in crds {
+                api::install_crd(&mut w.kube, crd.clone(), now);
             }
         }
         w.flush_watch();
@@ -229,9 +256,11 @@ pub fn start(options: ServeOptions) -> std::io::Result<(SocketAddr, ServeHandle)
         .resource_version();
     let (kick_tx, kick_rx) = mpsc::channel();
     let (changed, _) = tokio::sync::watch::channel(head);
+    let flink = FlinkHttp::new(world.clone());
     let shared = Arc::new(Shared {
         world: world.clone(),
         info: ServerInfo::new(addr.to_string()),
+        flink: flink.clone(),
         changed,
         kick: Mutex::new(kick_tx),
         watches: Arc::new(AtomicUsize::new(0)),
@@ -271,6 +300,7 @@ pub fn start(options: ServeOptions) -> std::io::Result<(SocketAddr, ServeHandle)
             addr,
             world,
             watches,
+            flink,
             stop,
             shutdown: Some(shutdown_tx),
             threads: vec![server, driver],
@@ -387,8 +417,11 @@ fn expire_events(w: &mut World) {
         .list_all("Event")
         .into_iter()
         .filter(|e| {
+            // Events written through events.k8s.io/v1 carry wall-clock times of their
+            // writer; the world's clock says when they were stored.
             e["lastTimestamp"]
                 .as_str()
+                .or_else(|| e["metadata"]["creationTimestamp"].as_str())
                 .and_then(table::parse_rfc3339)
                 .map(|t| now - t > EVENT_TTL_MS)
                 .unwrap_or(false)
@@ -477,9 +510,15 @@ async fn accept_loop(
                 let Ok((stream, _)) = accepted else { continue };
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(answer(shared, req).await) }
+                        async move {
+                            if req.uri().path().starts_with(FLINK_PREFIX) {
+                                flink_answer(shared, req).await
+                            } else {
+                                Ok(answer(shared, req).await)
+                            }
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -502,6 +541,69 @@ fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response<Respo
     builder
         .body(Full::new(Bytes::from(bytes)).boxed())
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+}
+
+/// Where the JobManagers' REST APIs are served: `/flink/{namespace}/{cluster}/...`.
+pub const FLINK_PREFIX: &str = "/flink/";
+
+/// The base URL of a cluster's JobManager REST API on the server at `addr`; with
+/// `{namespace}` and `{name}` for the placeholders, what `flink-operator run --flink-url`
+/// takes.
+pub fn flink_url(addr: SocketAddr, namespace: &str, cluster: &str) -> String {
+    format!("http://{addr}{FLINK_PREFIX}{namespace}/{cluster}")
+}
+
+/// A request to a JobManager: the world's fake Flink REST API for that cluster (see
+/// [`crate::flink_http`]), the prefix taken off. When the world says the JobManager is not
+/// reachable, the connection closes without an answer.
+async fn flink_answer(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, NoAnswer> {
+    let path = req.uri().path().to_string();
+    let rest = path.strip_prefix(FLINK_PREFIX).unwrap_or_default();
+    let mut segments = rest.splitn(3, '/');
+    let (namespace, cluster) = (
+        segments.next().unwrap_or_default().to_string(),
+        segments.next().unwrap_or_default().to_string(),
+    );
+    if namespace.is_empty() || cluster.is_empty() {
+        let body = json!({"errors": [format!("Not found: {path} (the JobManagers are at {FLINK_PREFIX}NAMESPACE/CLUSTER/...)")]});
+        return Ok(json_response(404, &body, &[]));
+    }
+    let inner = format!("/{}", segments.next().unwrap_or_default());
+    let inner = match req.uri().query() {
+        Some(q) => format!("{inner}?{q}"),
+        None => inner,
+    };
+    let write = req.method() != http::Method::GET;
+    let (mut parts, body) = req.into_parts();
+    parts.uri = inner
+        .parse()
+        .map_err(|e| NoAnswer(format!("bad path {inner}: {e}")))?;
+    let at = flink_operator::ports::FlinkEndpoint {
+        url: flink_url(
+            shared
+                .info
+                .address
+                .parse()
+                .unwrap_or(([127, 0, 0, 1], 0).into()),
+            &namespace,
+            &cluster,
+        ),
+        namespace,
+        cluster_id: cluster,
+    };
+    let answer = shared
+        .flink
+        .clone()
+        .for_endpoint(at)
+        .handle(Request::from_parts(parts, body))
+        .await;
+    if write {
+        shared.after_write();
+    }
+    answer.map(|r| r.map(BodyExt::boxed))
 }
 
 async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ResponseBody> {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 
 use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};
-use crate::kube::{key_of, labels_match, Key, KubeStore, WatchEvent};
+use crate::kube::{key_of, Key, KubeStore, WatchEvent};
 use crate::scenario::{ArtifactFailure, ClusterSettings, Fault, FaultKind};
 use flink_operator::ports::EventRecord;
 
@@ -80,10 +80,96 @@ pub struct StateRecord {
     pub path: String,
 }
 
-#[derive(Debug, Clone)]
-struct PodTimer {
-    /// When the container (re)starts, unless a fault holds it.
-    start_at: i64,
+/// When each waiting pod's container (re)starts (`i64::MAX`: held by a fault until healed),
+/// and the same entries in time order.
+#[derive(Debug, Clone, Default)]
+struct PodTimers {
+    by_key: BTreeMap<Key, i64>,
+    by_time: BTreeSet<(i64, Key)>,
+}
+
+impl PodTimers {
+    fn insert(&mut self, key: Key, start_at: i64) {
+        if let Some(old) = self.by_key.insert(key.clone(), start_at) {
+            self.by_time.remove(&(old, key.clone()));
+        }
+        self.by_time.insert((start_at, key));
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(old) = self.by_key.remove(key) {
+            self.by_time.remove(&(old, key.clone()));
+        }
+    }
+
+    /// The pods whose time has come, in key order.
+    fn due(&self, now: i64) -> Vec<Key> {
+        let mut keys: Vec<Key> = self
+            .by_time
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, k)| k.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// The earliest start that is not held.
+    fn next(&self) -> Option<i64> {
+        self.by_time
+            .first()
+            .map(|(at, _)| *at)
+            .filter(|at| *at != i64::MAX)
+    }
+
+    /// Every timer starts by `start` at the latest.
+    fn bring_forward(&mut self, start: i64) {
+        let later: Vec<Key> = self
+            .by_time
+            .iter()
+            .filter(|(at, _)| *at > start)
+            .map(|(_, k)| k.clone())
+            .collect();
+        for key in later {
+            self.insert(key, start);
+        }
+    }
+}
+
+/// What the world's controllers remember of a pod to know whom its changes concern: the uid
+/// its first owner reference names (the Deployment owning it) and its `app` label.
+#[derive(Debug, Clone, PartialEq)]
+struct PodMeta {
+    owner_uid: Option<String>,
+    app: String,
+}
+
+/// Bookkeeping that lets a tick look only at what changed: the deployment controller, the
+/// kubelet and the Flink clusters each act on the objects that changed since they last
+/// looked (or whose time has come), which is exactly where a look at everything would act.
+#[derive(Debug, Clone, Default)]
+struct Changed {
+    pods: BTreeMap<Key, PodMeta>,
+    deployment_by_uid: BTreeMap<String, Key>,
+    deployment_uid: BTreeMap<Key, String>,
+    /// Deployments whose pods the deployment controller must check.
+    deployments: BTreeSet<Key>,
+    /// Deployments whose status the kubelet must check.
+    deployment_status: BTreeSet<Key>,
+    /// (namespace, app) whose cluster must start or stop by its JobManager pods.
+    apps: BTreeSet<(String, String)>,
+    /// Clusters touched since they last ran (by the REST API, a fault, a start).
+    clusters: BTreeSet<(String, String)>,
+    /// When each cluster next changes by itself, and the same in time order.
+    wake: BTreeMap<(String, String), i64>,
+    wakes: BTreeSet<(i64, (String, String))>,
+    /// The newest job record per (cluster, job id) and per owner, over `jobs[..indexed]`.
+    job_by_id: BTreeMap<((String, String), String), usize>,
+    job_by_owner: BTreeMap<String, usize>,
+    jobs_indexed: usize,
+    /// `state_log` positions per owner, over `state_log[..states_indexed]`.
+    states_by_owner: BTreeMap<String, Vec<usize>>,
+    states_indexed: usize,
 }
 
 pub struct World {
@@ -93,7 +179,8 @@ pub struct World {
     pub kube: KubeStore,
     /// Running Flink clusters by (namespace, name).
     pub clusters: BTreeMap<(String, String), FlinkCluster>,
-    pod_timers: BTreeMap<Key, PodTimer>,
+    pod_timers: PodTimers,
+    changed: Changed,
     pub faults: Vec<ActiveFault>,
     /// The operator's limits for jar downloads (from its configuration).
     pub artifact_settings: flink_operator::artifacts::ArtifactSettings,
@@ -120,6 +207,17 @@ pub struct World {
     /// states); set when it happened.
     pub crash_after_write: Option<u64>,
     pub operator_crashed: bool,
+    /// A deliberately planted operator bug, to prove the explorer finds it (tests only).
+    pub mutant: Option<Mutant>,
+}
+
+/// Operator bugs the world can plant, for testing the checks themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutant {
+    /// A stop-with-savepoint takes no savepoint: the job is cancelled and the operation
+    /// reports the newest savepoint the job already had (or started from), as an operator
+    /// that skipped the upgrade savepoint would restore. Without one the stop fails.
+    SkipUpgradeSavepoint,
 }
 
 /// What the timeline is made from.
@@ -159,13 +257,16 @@ fn ms(d: std::time::Duration) -> i64 {
 
 impl World {
     pub fn new(seed: u64, settings: ClusterSettings) -> Self {
+        let mut kube = KubeStore::default();
+        kube.track_changes();
         World {
             now: EPOCH_MS,
             rng: Rng::new(seed),
             settings,
-            kube: KubeStore::default(),
+            kube,
             clusters: BTreeMap::new(),
-            pod_timers: BTreeMap::new(),
+            pod_timers: PodTimers::default(),
+            changed: Changed::default(),
             faults: Vec::new(),
             artifact_settings: Default::default(),
             storage: BTreeSet::new(),
@@ -181,6 +282,7 @@ impl World {
             current_actor: String::new(),
             crash_after_write: None,
             operator_crashed: false,
+            mutant: None,
         }
     }
 
@@ -319,6 +421,25 @@ impl World {
         });
     }
 
+    /// One call of the operator to the Kubernetes or Flink API: an `operatorCrash` fault
+    /// counts it, and kills the process once its count is spent.
+    pub fn operator_call(&mut self) {
+        if let Some(pos) = self
+            .faults
+            .iter()
+            .position(|f| f.fault.kind == FaultKind::OperatorCrash)
+        {
+            let last = self.faults[pos].remaining.unwrap_or(1) <= 1;
+            if last {
+                self.faults[pos].remaining = Some(1);
+            }
+            self.spend(pos);
+            if last {
+                self.operator_crashed = true;
+            }
+        }
+    }
+
     /// `heal: all` or `heal: KIND`.
     pub fn heal(&mut self, kind: Option<FaultKind>) {
         let now = self.now;
@@ -349,14 +470,19 @@ impl World {
         ) {
             // Held containers restart on the kubelet's next try.
             let start = self.now + ms(self.settings.pod_startup);
-            for timer in self.pod_timers.values_mut() {
-                timer.start_at = timer.start_at.min(start);
-            }
+            self.pod_timers.bring_forward(start);
         }
     }
 
     fn expire_faults(&mut self) {
         let now = self.now;
+        if !self
+            .faults
+            .iter()
+            .any(|f| f.until.map(|u| u <= now).unwrap_or(false))
+        {
+            return;
+        }
         let (expired, kept): (Vec<_>, Vec<_>) = self
             .faults
             .drain(..)
@@ -376,9 +502,8 @@ impl World {
     fn crash_jobmanager(&mut self, ns: &str, name: &str) {
         let pods: Vec<Key> = self
             .kube
-            .list("Pod", ns)
+            .list_selected("Pod", ns, &format!("app={name},component=jobmanager"))
             .into_iter()
-            .filter(|p| labels_match(p, &format!("app={name},component=jobmanager")))
             .map(|p| {
                 key_of(
                     "Pod",
@@ -394,12 +519,7 @@ impl World {
                 "CrashLoopBackOff",
                 "back-off restarting failed container flink-main-container",
             );
-            self.pod_timers.insert(
-                key,
-                PodTimer {
-                    start_at: restart_at,
-                },
-            );
+            self.pod_timers.insert(key, restart_at);
         }
         self.stop_cluster(ns, name);
     }
@@ -407,6 +527,7 @@ impl World {
     fn lose_taskmanagers(&mut self, ns: &str, name: &str) {
         let now = self.now;
         let recover = ms(self.settings.pod_startup) + ms(self.settings.job_startup);
+        self.touch_cluster(ns, name);
         if let Some(c) = self.clusters.get_mut(&(ns.to_string(), name.to_string())) {
             for job in c
                 .jobs
@@ -431,7 +552,10 @@ impl World {
     fn fail_job(&mut self, owner: &str, terminal: bool) {
         let now = self.now;
         let startup = ms(self.settings.job_startup);
-        for c in self.clusters.values_mut() {
+        for (key, c) in self.clusters.iter_mut() {
+            if c.jobs.iter().any(|j| j.owner == owner) {
+                self.changed.clusters.insert(key.clone());
+            }
             for job in c
                 .jobs
                 .iter_mut()
@@ -479,11 +603,21 @@ impl World {
 
     /// The pods a Deployment owns, by name.
     fn owned_pods(&self, namespace: &str, owner_uid: &Value) -> Vec<Value> {
+        let owned = |p: &Value| &p["metadata"]["ownerReferences"][0]["uid"] == owner_uid;
+        let Some(uid) = owner_uid.as_str() else {
+            return self
+                .kube
+                .list("Pod", namespace)
+                .into_iter()
+                .filter(|p| owned(p))
+                .cloned()
+                .collect();
+        };
         self.kube
-            .list("Pod", namespace)
+            .dependents(uid)
             .into_iter()
-            .filter(|p| &p["metadata"]["ownerReferences"][0]["uid"] == owner_uid)
-            .cloned()
+            .filter(|(k, p)| k.0 == "Pod" && k.1 == namespace && owned(p))
+            .map(|(_, p)| p.clone())
             .collect()
     }
 
@@ -491,14 +625,140 @@ impl World {
         pod["status"]["phase"] == "Running"
     }
 
+    /// Takes in the API's changes since the last look: which Deployments, apps and pods they
+    /// concern (before and after the change), and forgets the timers of pods that are gone.
+    fn follow_changes(&mut self) {
+        for key in self.kube.take_changes() {
+            match key.0.as_str() {
+                "Deployment" => {
+                    let uid = self
+                        .kube
+                        .get(&key)
+                        .and_then(|d| d["metadata"]["uid"].as_str())
+                        .map(str::to_string);
+                    let c = &mut self.changed;
+                    if let Some(old) = c.deployment_uid.remove(&key) {
+                        c.deployment_by_uid.remove(&old);
+                    }
+                    if let Some(uid) = uid {
+                        c.deployment_by_uid.insert(uid.clone(), key.clone());
+                        c.deployment_uid.insert(key.clone(), uid);
+                    }
+                    c.deployments.insert(key.clone());
+                    c.deployment_status.insert(key);
+                }
+                "Pod" => {
+                    let now = self.kube.get(&key).map(|p| PodMeta {
+                        owner_uid: p["metadata"]["ownerReferences"][0]["uid"]
+                            .as_str()
+                            .map(str::to_string),
+                        app: p["metadata"]["labels"]["app"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    });
+                    if now.is_none() {
+                        self.pod_timers.remove(&key);
+                    }
+                    let c = &mut self.changed;
+                    let before = match &now {
+                        Some(m) => c.pods.insert(key.clone(), m.clone()),
+                        None => c.pods.remove(&key),
+                    };
+                    for meta in [before, now].into_iter().flatten() {
+                        let owner = meta
+                            .owner_uid
+                            .as_ref()
+                            .and_then(|uid| c.deployment_by_uid.get(uid))
+                            .filter(|d| d.1 == key.1);
+                        if let Some(d) = owner {
+                            c.deployments.insert(d.clone());
+                            c.deployment_status.insert(d.clone());
+                        }
+                        c.apps.insert((key.1.clone(), meta.app));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A cluster was touched outside its own run: it runs at the next tick.
+    pub(crate) fn touch_cluster(&mut self, ns: &str, name: &str) {
+        self.changed
+            .clusters
+            .insert((ns.to_string(), name.to_string()));
+    }
+
+    /// Removes a cluster (its JobManager is gone or was shut down).
+    pub(crate) fn remove_cluster(&mut self, ns: &str, name: &str) -> Option<FlinkCluster> {
+        let key = (ns.to_string(), name.to_string());
+        self.set_wake(&key, None);
+        self.changed.apps.insert(key.clone());
+        self.changed.clusters.insert(key.clone());
+        self.clusters.remove(&key)
+    }
+
+    fn set_wake(&mut self, key: &(String, String), at: Option<i64>) {
+        let c = &mut self.changed;
+        if let Some(old) = c.wake.remove(key) {
+            c.wakes.remove(&(old, key.clone()));
+        }
+        if let Some(at) = at {
+            c.wake.insert(key.clone(), at);
+            c.wakes.insert((at, key.clone()));
+        }
+    }
+
+    /// Indexes job records added since the last look.
+    fn index_jobs(&mut self) {
+        let c = &mut self.changed;
+        while c.jobs_indexed < self.jobs.len() {
+            let i = c.jobs_indexed;
+            let r = &self.jobs[i];
+            c.job_by_id.insert((r.cluster.clone(), r.job_id.clone()), i);
+            c.job_by_owner.insert(r.owner.clone(), i);
+            c.jobs_indexed += 1;
+        }
+    }
+
+    /// The newest record of a job on a cluster.
+    fn job_record_mut(
+        &mut self,
+        cluster: &(String, String),
+        job_id: &str,
+    ) -> Option<&mut JobRecord> {
+        self.index_jobs();
+        let i = *self
+            .changed
+            .job_by_id
+            .get(&(cluster.clone(), job_id.to_string()))?;
+        self.jobs.get_mut(i)
+    }
+
+    /// Whether a Deployment's pods are what it asks for: as many as its replicas, all of
+    /// its template (the deployment controller would do nothing).
+    fn deployment_settled(&self, d: &Value) -> bool {
+        let ns = d["metadata"]["namespace"].as_str().unwrap_or_default();
+        let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+        let template_hash = format!("{:x}", fnv(&d["spec"]["template"].to_string()));
+        let pods = self.owned_pods(ns, &d["metadata"]["uid"]);
+        pods.len() as i64 == replicas.max(0)
+            && pods
+                .iter()
+                .all(|p| p["metadata"]["labels"]["pod-template-hash"] == json!(template_hash))
+    }
+
     fn reconcile_deployments(&mut self) {
-        let deployments: Vec<Value> = self
-            .kube
-            .list_all("Deployment")
-            .into_iter()
-            .cloned()
-            .collect();
-        for d in deployments {
+        self.follow_changes();
+        // Only Deployments that changed, or whose pods did, can need anything; in the order
+        // a look at all of them would take.
+        let keys = std::mem::take(&mut self.changed.deployments);
+        let mut unsettled = Vec::new();
+        for key in keys {
+            let Some(d) = self.kube.get(&key).cloned() else {
+                continue;
+            };
             let ns = d["metadata"]["namespace"]
                 .as_str()
                 .unwrap_or_default()
@@ -543,9 +803,7 @@ impl World {
                 if self.kube.create(pod, &rfc3339(self.now)).is_ok() {
                     self.pod_timers.insert(
                         key_of("Pod", &ns, &pod_name),
-                        PodTimer {
-                            start_at: self.now + ms(self.settings.pod_startup),
-                        },
+                        self.now + ms(self.settings.pod_startup),
                     );
                 }
             }
@@ -563,19 +821,18 @@ impl World {
                 let _ = self.kube.delete(&key, &rfc3339(self.now));
                 self.pod_timers.remove(&key);
             }
+            if !self.deployment_settled(&d) {
+                // A pod that could not be created is tried again next time.
+                unsettled.push(key);
+            }
         }
-        // Forget timers of pods that are gone.
-        let kube = &self.kube;
-        self.pod_timers.retain(|k, _| kube.get(k).is_some());
+        self.changed.deployments.extend(unsettled);
+        // Timers of pods that are gone are forgotten as their removal comes in.
+        self.follow_changes();
     }
 
     fn run_kubelet(&mut self) {
-        let due: Vec<Key> = self
-            .pod_timers
-            .iter()
-            .filter(|(_, t)| t.start_at <= self.now)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let due = self.pod_timers.due(self.now);
         for key in due {
             let Some(pod) = self.kube.get(&key).cloned() else {
                 continue;
@@ -595,7 +852,7 @@ impl World {
                     &format!("failed to pull image \"{image}\": not found"),
                 );
                 // Retried while the fault lasts; the heal brings the retry forward.
-                self.pod_timers.insert(key, PodTimer { start_at: i64::MAX });
+                self.pod_timers.insert(key, i64::MAX);
                 continue;
             }
             if self.crash_held(&key.1, &cluster)
@@ -606,59 +863,62 @@ impl World {
                     "CrashLoopBackOff",
                     "back-off restarting failed container flink-main-container",
                 );
-                self.pod_timers.insert(key, PodTimer { start_at: i64::MAX });
+                self.pod_timers.insert(key, i64::MAX);
                 continue;
             }
             self.set_pod_running(&key);
             self.pod_timers.remove(&key);
         }
-        // Deployment status follows its pods.
-        let deployments: Vec<Value> = self
-            .kube
-            .list_all("Deployment")
-            .into_iter()
-            .cloned()
-            .collect();
-        for d in deployments {
+        // Deployment status follows its pods (only where they or it changed).
+        self.follow_changes();
+        let keys = std::mem::take(&mut self.changed.deployment_status);
+        for key in keys {
+            let Some(d) = self.kube.get(&key) else {
+                continue;
+            };
             let ns = d["metadata"]["namespace"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
             let uid = d["metadata"]["uid"].clone();
+            let generation = d["metadata"]["generation"].clone();
             let pods = self.owned_pods(&ns, &uid);
             let ready = pods.iter().filter(|p| Self::pod_ready(p)).count() as i64;
             let status = json!({"replicas": pods.len(), "readyReplicas": ready, "availableReplicas": ready,
-                                "observedGeneration": d["metadata"]["generation"]});
-            let key = key_of(
-                "Deployment",
-                &ns,
-                d["metadata"]["name"].as_str().unwrap_or_default(),
-            );
+                                "observedGeneration": generation});
             self.kube.set_status(&key, status);
         }
     }
 
     // ---- Flink clusters ----
 
-    /// A cluster runs exactly while one of its JobManager pods is ready.
-    fn sync_clusters(&mut self) {
-        let mut should_run: BTreeSet<(String, String)> = BTreeSet::new();
-        for p in self.kube.list_all("Pod") {
-            if Self::pod_ready(p) && p["metadata"]["labels"]["component"] == "jobmanager" {
-                let ns = p["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let app = p["metadata"]["labels"]["app"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                should_run.insert((ns, app));
-            }
+    /// Whether a JobManager pod labelled `app` is ready in the namespace.
+    fn jobmanager_ready(&self, ns: &str, app: &str) -> bool {
+        let ready = |p: &&Value| {
+            Self::pod_ready(p)
+                && p["metadata"]["labels"]["component"] == "jobmanager"
+                && p["metadata"]["labels"]["app"].as_str().unwrap_or_default() == app
+        };
+        if app.is_empty() {
+            // Pods without the label are not indexed by it.
+            return self.kube.list("Pod", ns).iter().any(ready);
         }
-        let running: Vec<(String, String)> = self.clusters.keys().cloned().collect();
-        for key in running {
-            if !should_run.contains(&key) {
+        self.kube.with_app("Pod", ns, app).iter().any(ready)
+    }
+
+    /// A cluster runs exactly while one of its JobManager pods is ready. Only (namespace,
+    /// app) pairs whose pods or cluster changed can be out of step; they are set right in
+    /// the order a look at all pods and clusters would take.
+    fn sync_clusters(&mut self) {
+        self.follow_changes();
+        let keys = std::mem::take(&mut self.changed.apps);
+        let should_run: BTreeSet<(String, String)> = keys
+            .iter()
+            .filter(|(ns, app)| self.jobmanager_ready(ns, app))
+            .cloned()
+            .collect();
+        for key in &keys {
+            if self.clusters.contains_key(key) && !should_run.contains(key) {
                 self.stop_cluster(&key.0, &key.1);
             }
         }
@@ -667,16 +927,15 @@ impl World {
                 self.start_cluster(&key.0, &key.1);
             }
         }
+        // Stopping and starting only marked what was just set right.
+        self.changed.apps.clear();
     }
 
     fn stop_cluster(&mut self, ns: &str, name: &str) {
-        if let Some(c) = self.clusters.remove(&(ns.to_string(), name.to_string())) {
+        if let Some(c) = self.remove_cluster(ns, name) {
+            let cluster = (ns.to_string(), name.to_string());
             for job in c.jobs {
-                if let Some(r) =
-                    self.jobs.iter_mut().rev().find(|r| {
-                        r.job_id == job.id && r.cluster == (ns.to_string(), name.to_string())
-                    })
-                {
+                if let Some(r) = self.job_record_mut(&cluster, &job.id) {
                     r.last_state = if crate::flink::is_terminal(&job.state) {
                         job.state.clone()
                     } else {
@@ -795,12 +1054,12 @@ impl World {
                 .get(&key_of("Deployment", ns, name))
                 .and_then(|d| d["metadata"]["uid"].as_str().map(str::to_string))
                 .unwrap_or_default();
+            self.index_jobs();
             let operator_initiated = self
-                .jobs
-                .iter()
-                .rev()
-                .find(|r| r.owner == owner)
-                .map(|r| r.deployment_uid != deployment_uid)
+                .changed
+                .job_by_owner
+                .get(&owner)
+                .map(|i| self.jobs[*i].deployment_uid != deployment_uid)
                 .unwrap_or(true);
             self.jobs.push(JobRecord {
                 owner,
@@ -816,15 +1075,29 @@ impl World {
         } else {
             cluster.taskmanagers = 1;
         }
+        self.touch_cluster(ns, name);
+        self.changed.apps.insert((ns.into(), name.into()));
         self.clusters.insert((ns.into(), name.into()), cluster);
     }
 
     fn run_clusters(&mut self) {
         let now = self.now;
         let timing = self.timing();
-        let keys: Vec<(String, String)> = self.clusters.keys().cloned().collect();
+        // The clusters whose time has come and those touched since they last ran: in the
+        // others nothing is due and every job record is up to date.
+        let mut keys = std::mem::take(&mut self.changed.clusters);
+        keys.extend(
+            self.changed
+                .wakes
+                .iter()
+                .take_while(|(at, _)| *at <= now)
+                .map(|(_, k)| k.clone()),
+        );
         for key in keys {
-            let mut cluster = self.clusters.remove(&key).unwrap();
+            let Some(mut cluster) = self.clusters.remove(&key) else {
+                self.set_wake(&key, None);
+                continue;
+            };
             // Job state changes that are due.
             let ha = cluster.ha_enabled();
             for job in cluster.jobs.iter_mut() {
@@ -922,15 +1195,13 @@ impl World {
                 cluster.operations.get_mut(&trigger).unwrap().result = Some(result);
             }
             for job in &cluster.jobs {
-                if let Some(r) = self
-                    .jobs
-                    .iter_mut()
-                    .rev()
-                    .find(|r| r.job_id == job.id && r.cluster == key)
-                {
-                    r.last_state = job.state.clone();
+                if let Some(r) = self.job_record_mut(&key, &job.id) {
+                    if r.last_state != job.state {
+                        r.last_state = job.state.clone();
+                    }
                 }
             }
+            self.set_wake(&key, cluster.next_wake());
             self.clusters.insert(key, cluster);
         }
     }
@@ -963,18 +1234,34 @@ impl World {
 
     /// The next moment anything in the world changes by itself.
     pub fn next_wake(&self) -> Option<i64> {
-        let timers = self
-            .pod_timers
-            .values()
-            .map(|t| t.start_at)
-            .filter(|t| *t != i64::MAX);
-        let clusters = self.clusters.values().filter_map(|c| c.next_wake());
+        let timers = self.pod_timers.next();
+        // Clusters wake when their index says, or, touched since they last ran, by their
+        // own account.
+        let indexed = self.changed.wakes.first().map(|(at, _)| *at);
+        let touched = self
+            .changed
+            .clusters
+            .iter()
+            .filter_map(|k| self.clusters.get(k))
+            .filter_map(|c| c.next_wake());
         let faults = self.faults.iter().filter_map(|f| f.until);
-        timers.chain(clusters).chain(faults).min()
+        timers
+            .into_iter()
+            .chain(indexed)
+            .chain(touched)
+            .chain(faults)
+            .min()
     }
 
     fn record_state(&mut self, owner: &str, path: &str) {
         self.storage.insert(path.to_string());
+        self.index_states();
+        let c = &mut self.changed;
+        c.states_by_owner
+            .entry(owner.to_string())
+            .or_default()
+            .push(self.state_log.len());
+        c.states_indexed = self.state_log.len() + 1;
         self.state_log.push(StateRecord {
             at: self.now,
             owner: owner.to_string(),
@@ -982,10 +1269,39 @@ impl World {
         });
     }
 
+    /// Indexes states recorded other than by [`World::record_state`] (tests push some).
+    fn index_states(&mut self) {
+        let c = &mut self.changed;
+        while c.states_indexed < self.state_log.len() {
+            let i = c.states_indexed;
+            c.states_by_owner
+                .entry(self.state_log[i].owner.clone())
+                .or_default()
+                .push(i);
+            c.states_indexed += 1;
+        }
+    }
+
+    /// Every state a resource's jobs completed (`state_log` entries of that owner), in order.
+    pub fn states_of<'a>(&'a self, owner: &str) -> impl Iterator<Item = &'a StateRecord> + 'a {
+        let c = &self.changed;
+        let indexed = c
+            .states_by_owner
+            .get(owner)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|i| &self.state_log[*i]);
+        let owner = owner.to_string();
+        let rest = self.state_log[c.states_indexed.min(self.state_log.len())..]
+            .iter()
+            .filter(move |s| s.owner == owner);
+        indexed.chain(rest)
+    }
+
     /// The newest state of a resource's jobs that still exists, as of `at`.
     pub fn newest_state(&self, owner: &str, at: i64) -> Option<&StateRecord> {
-        self.state_log
-            .iter()
+        self.states_of(owner)
             .filter(|s| s.owner == owner && s.at <= at && !self.disposed.contains(&s.path))
             .max_by_key(|s| s.at)
     }

@@ -603,7 +603,11 @@ pub fn handle(
 /// The object as clients see it: apiVersion and kind of the version asked for, no namespace
 /// on cluster-scoped objects.
 pub fn outward(rt: &ResourceType, obj: &Value) -> Value {
-    let mut o = obj.clone();
+    let mut o = if rt.group == EVENTS_GROUP {
+        super::events::to_events_v1(obj)
+    } else {
+        obj.clone()
+    };
     if let Some(m) = o.as_object_mut() {
         m.insert("apiVersion".into(), json!(rt.api_version()));
         m.insert("kind".into(), json!(rt.kind));
@@ -614,6 +618,31 @@ pub fn outward(rt: &ResourceType, obj: &Value) -> Value {
         }
     }
     o
+}
+
+/// The group of the second version of Events (stored as core v1 Events).
+const EVENTS_GROUP: &str = "events.k8s.io";
+
+/// The object as stored: Events of `events.k8s.io/v1` in their core form.
+fn inward(rt: &ResourceType, obj: Value) -> Value {
+    if rt.group != EVENTS_GROUP {
+        return obj;
+    }
+    let mut core = super::events::to_core(&obj);
+    core["apiVersion"] = json!("v1");
+    core
+}
+
+/// One manager's entry in `metadata.managedFields` for an apply.
+fn apply_entry(rt: &ResourceType, manager: &str, fields: Value, now: i64) -> Value {
+    json!({
+        "manager": manager,
+        "operation": "Apply",
+        "apiVersion": rt.api_version(),
+        "time": rfc3339(now),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    })
 }
 
 struct Ctx<'a> {
@@ -962,14 +991,16 @@ impl Ctx<'_> {
 
     fn create(&self, store: &mut KubeStore, ns: &str) -> Result<Reply, Failure> {
         let obj = self.incoming(ns, None)?;
-        self.create_object(store, ns, obj)
+        self.create_object(store, ns, obj, None)
     }
 
+    /// Creates `obj`; `managed`: the managedFields entry of the apply that creates it.
     fn create_object(
         &self,
         store: &mut KubeStore,
         ns: &str,
         mut obj: Value,
+        managed: Option<Value>,
     ) -> Result<Reply, Failure> {
         if obj["metadata"]["name"]
             .as_str()
@@ -1005,6 +1036,9 @@ impl Ctx<'_> {
             ] {
                 m.remove(field);
             }
+            if let Some(entry) = managed {
+                m.insert("managedFields".into(), json!([entry]));
+            }
         }
         if self.rt.status {
             if let Some(m) = obj.as_object_mut() {
@@ -1019,6 +1053,7 @@ impl Ctx<'_> {
         if self.rt.kind == "Namespace" && obj["spec"]["finalizers"].is_null() {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
         }
+        let obj = inward(self.rt, obj);
         store.create(obj, &rfc3339(self.now)).map_err(|e| match e {
             ApiError::Conflict(_) => Failure::already_exists(self.rt, &name),
             other => self.map_store_error(&name, other),
@@ -1084,12 +1119,13 @@ impl Ctx<'_> {
         store: &mut KubeStore,
         ns: &str,
         name: &str,
-        mut obj: Value,
+        obj: Value,
         current: &Value,
         rv: Option<String>,
         status: bool,
     ) -> Result<(), Failure> {
         let key = self.key(ns, name);
+        let mut obj = inward(self.rt, obj);
         if status {
             store
                 .update_status(&key, obj["status"].clone(), rv.as_deref())
@@ -1134,9 +1170,16 @@ impl Ctx<'_> {
             .trim()
             .to_string();
         let body = parse_body(self.req)?;
+        let apply = ct == "application/apply-patch+yaml";
+        let manager = self.req.query.get("fieldManager").unwrap_or_default();
+        if apply && manager.is_empty() {
+            return Err(Failure::bad_request(
+                "PATCH requests of type application/apply-patch+yaml must have fieldManager set",
+            ));
+        }
         let current = match self.current(store, ns, name) {
             Ok(c) => c,
-            Err(nf) if ct == "application/apply-patch+yaml" && !status => {
+            Err(nf) if apply && !status => {
                 // Server-side apply creates what does not exist.
                 let mut obj = body;
                 if !obj.is_object() {
@@ -1155,7 +1198,9 @@ impl Ctx<'_> {
                 obj["metadata"]["namespace"] = json!(ns);
                 obj["apiVersion"] = json!(self.rt.api_version());
                 obj["kind"] = json!(self.rt.kind);
-                return self.create_object(store, ns, obj);
+                let fields = patch::applied_fields(&obj, false);
+                let entry = apply_entry(self.rt, manager, fields, self.now);
+                return self.create_object(store, ns, obj, Some(entry));
             }
             Err(e) => return Err(e),
         };
@@ -1179,13 +1224,46 @@ impl Ctx<'_> {
                     )
                 })?
             }
+            "application/apply-patch+yaml" if status => patch::apply_merge(&mut merged, &body),
             "application/apply-patch+yaml" => {
-                if self.req.query.get("fieldManager").is_none() {
-                    return Err(Failure::bad_request(
-                        "PATCH requests of type application/apply-patch+yaml must have fieldManager set",
-                    ));
+                // What this manager applied last time and no longer applies goes.
+                let fields = patch::applied_fields(&body, false);
+                let entries: Vec<Value> = current["metadata"]["managedFields"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let is_apply = |e: &Value| e["operation"] == "Apply" && e["subresource"].is_null();
+                let (mine, others): (Vec<&Value>, Vec<&Value>) = entries
+                    .iter()
+                    .filter(|e| is_apply(e))
+                    .partition(|e| e["manager"] == manager);
+                let others: Vec<&Value> = others.iter().map(|e| &e["fieldsV1"]).collect();
+                if let Some(before) = mine.first() {
+                    patch::prune_unapplied(&mut merged, &before["fieldsV1"], &fields, &others);
                 }
-                patch::apply_merge(&mut merged, &body)
+                patch::apply_merge(&mut merged, &body);
+                // The entry keeps its time while the manager's fields stay the same, so an
+                // apply that changes nothing writes nothing.
+                let mut entry = apply_entry(self.rt, manager, fields, self.now);
+                if let Some(before) = mine.first().filter(|b| b["fieldsV1"] == entry["fieldsV1"]) {
+                    entry["time"] = before["time"].clone();
+                }
+                let mut kept: Vec<Value> = Vec::new();
+                let mut replaced = false;
+                for e in &entries {
+                    if is_apply(e) && e["manager"] == manager {
+                        if !replaced {
+                            kept.push(entry.clone());
+                            replaced = true;
+                        }
+                    } else {
+                        kept.push(e.clone());
+                    }
+                }
+                if !replaced {
+                    kept.push(entry);
+                }
+                merged["metadata"]["managedFields"] = json!(kept);
             }
             other => {
                 return Err(Failure::unsupported_media(&format!(
@@ -1215,6 +1293,20 @@ impl Ctx<'_> {
         merged["kind"] = json!(self.rt.kind);
         let mut warnings = Vec::new();
         self.validate(&mut merged, status, &mut warnings)?;
+        let mut unchanged = merged.clone();
+        if !self.rt.namespaced {
+            if let Some(m) = unchanged["metadata"].as_object_mut() {
+                m.remove("namespace");
+            }
+        }
+        if unchanged == current {
+            // A patch that changes nothing writes nothing (no new resourceVersion, no event).
+            return Ok(Reply::Json {
+                code: 200,
+                body: current,
+                warnings,
+            });
+        }
         self.write(store, ns, name, merged, &current, None, status)?;
         Ok(Reply::Json {
             code: 200,
@@ -1439,7 +1531,12 @@ impl WatchSpec {
                 .map(|ns| &key.1 == ns)
                 .unwrap_or(true)
             && self.labels.matches_labels(obj)
-            && self.fields.matches_fields(obj)
+            && if self.rt.group == EVENTS_GROUP {
+                // Field selectors name the fields of the version watched.
+                self.fields.matches_fields(&outward(&self.rt, obj))
+            } else {
+                self.fields.matches_fields(obj)
+            }
     }
 
     fn event(&self, kind: &str, obj: &Value, now: i64) -> Value {

@@ -5,8 +5,11 @@
 //!   element by element by that name, `$patch: delete|replace` and
 //!   `$deleteFromPrimitiveList/…` are honoured and other `$` directives are ignored;
 //! * server-side apply: the applied configuration is merged over the stored object (maps
-//!   merge, lists and scalars replace); nothing is removed and there are no managed fields or
-//!   conflicts between field managers.
+//!   merge, lists and scalars replace), and the fields a manager applied before but no longer
+//!   applies are removed unless another manager applied them too. Each manager's applied
+//!   fields are kept in `metadata.managedFields` (FieldsV1, with every list one atomic
+//!   field); there are no conflicts between managers (as if every apply were forced), and
+//!   fields set by other writes (update, patch) are owned by nobody.
 
 use serde_json::{Map, Value};
 
@@ -119,6 +122,83 @@ pub fn apply_merge(target: &mut Value, applied: &Value) {
             }
         }
         (t, a) => *t = a.clone(),
+    }
+}
+
+/// Metadata the server owns: never part of what an apply manages.
+const SERVER_METADATA: [&str; 8] = [
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "managedFields",
+];
+
+fn fields_of(v: &Value) -> Value {
+    match v {
+        Value::Object(m) if !m.is_empty() => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (format!("f:{k}"), fields_of(v)))
+                .collect(),
+        ),
+        _ => Value::Object(Map::new()),
+    }
+}
+
+/// The fields an applied configuration sets, as `managedFields[].fieldsV1` writes them
+/// (`{"f:spec": {"f:replicas": {}}}`); lists are single fields. Without apiVersion, kind,
+/// server-owned metadata and (`status_too` false) status.
+pub fn applied_fields(applied: &Value, status_too: bool) -> Value {
+    let mut body = applied.clone();
+    if let Some(m) = body.as_object_mut() {
+        m.remove("apiVersion");
+        m.remove("kind");
+        if !status_too {
+            m.remove("status");
+        }
+        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            for f in SERVER_METADATA {
+                meta.remove(f);
+            }
+        }
+    }
+    fields_of(&body)
+}
+
+/// Removes from `target` the fields in `before` (what a manager applied last time) that are
+/// not in `now` (what it applies now) and that no manager in `others` applied.
+pub fn prune_unapplied(target: &mut Value, before: &Value, now: &Value, others: &[&Value]) {
+    let (Some(before), Some(t)) = (before.as_object(), target.as_object_mut()) else {
+        return;
+    };
+    for (field, owned) in before {
+        let Some(key) = field.strip_prefix("f:") else {
+            continue;
+        };
+        let theirs: Vec<&Value> = others.iter().filter_map(|o| o.get(field)).collect();
+        let leaf_of_others = theirs
+            .iter()
+            .any(|o| o.as_object().map(Map::is_empty).unwrap_or(true));
+        match now.get(field) {
+            Some(still) => {
+                if let Some(child) = t.get_mut(key) {
+                    prune_unapplied(child, owned, still, &theirs);
+                }
+            }
+            None if theirs.is_empty() => {
+                t.remove(key);
+            }
+            None if leaf_of_others => {}
+            None => {
+                if let Some(child) = t.get_mut(key) {
+                    prune_unapplied(child, owned, &Value::Object(Map::new()), &theirs);
+                }
+            }
+        }
     }
 }
 
@@ -293,6 +373,31 @@ mod tests {
             &json!([{"op": "replace", "path": "/x", "value": 1}])
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_field_no_longer_applied_goes_unless_another_manager_applied_it() {
+        let first = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "labels": {"a": "1", "b": "2"}},
+            "data": {"x": "1", "y": "2"}});
+        let before = applied_fields(&first, false);
+        assert_eq!(
+            before,
+            json!({"f:metadata": {"f:labels": {"f:a": {}, "f:b": {}}},
+                   "f:data": {"f:x": {}, "f:y": {}}})
+        );
+        let second = json!({"metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"x": "3"}});
+        let now = applied_fields(&second, false);
+        let mut stored = first.clone();
+        stored["data"]["z"] = json!("set by someone else");
+        let other = json!({"f:metadata": {"f:labels": {"f:b": {}}}});
+        prune_unapplied(&mut stored, &before, &now, &[&other]);
+        apply_merge(&mut stored, &second);
+        assert_eq!(stored["metadata"]["labels"], json!({"a": "1", "b": "2"}));
+        assert_eq!(
+            stored["data"],
+            json!({"x": "3", "z": "set by someone else"})
+        );
     }
 
     #[test]

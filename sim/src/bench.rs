@@ -1,0 +1,429 @@
+//! `flink-sim bench`: N application deployments through the operator's real controller loop
+//! and reconcile code in virtual time, with spec changes, savepoints and faults spread over
+//! the run (see [`workload`]). Prints one JSON object of figures on its last line.
+//!
+//! Everything but `wall_seconds` and `peak_rss_bytes` depends only on the options: the same
+//! seed gives the same counters.
+//!
+//! - `reaction_ms_*`: virtual time from a spec change to the first reconcile of that resource
+//!   that acts on it (makes a Kubernetes write).
+//! - `stable_overhead_ms_*`: virtual time from a creation, an upgrade or a resume to STABLE,
+//!   minus the world's own delays (pod start, job start, savepoint duration); only for
+//!   transitions no other event of that deployment interrupted.
+//! - `steady_*_per_hour`: per deployment-hour while the deployment is STABLE and nothing
+//!   happened to it for [`workload::SETTLE_MS`] (and, after its creation, since it became
+//!   STABLE).
+
+pub mod track;
+pub mod workload;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::kube::key_of;
+use crate::runner::{merge_patch, Simulation};
+use crate::scenario::{FaultKind, Scenario};
+use crate::world::World;
+use track::Tracker;
+use workload::{Change, Plan};
+
+pub const USAGE: &str = "flink-sim bench --deployments N [--duration 1h] [--seed S] [--operator KEY=VALUE]... [--progress]";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub deployments: usize,
+    pub duration: Duration,
+    pub seed: u64,
+    /// Operator configuration on top of the benchmark's (upstream keys).
+    pub operator: Vec<(String, String)>,
+    /// A line on stderr every virtual minute.
+    pub progress: bool,
+    /// Deployments (`fd-00042`) whose timeline and planned changes go to stderr.
+    pub trace: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            deployments: 100,
+            duration: Duration::from_secs(3600),
+            seed: 1,
+            operator: Vec::new(),
+            progress: false,
+            trace: Vec::new(),
+        }
+    }
+}
+
+/// The figures of a run. `wall_seconds` and `peak_rss_bytes` are measured; everything else
+/// follows from the options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub deployments: usize,
+    pub seed: u64,
+    pub virtual_seconds: f64,
+    pub wall_seconds: f64,
+    pub reconciles: u64,
+    pub reconcile_errors: u64,
+    pub kube_requests: u64,
+    pub kube_writes: u64,
+    pub flink_requests: u64,
+    pub peak_rss_bytes: u64,
+    pub events: usize,
+    pub spec_changes: usize,
+    pub faults: usize,
+    pub reaction_ms_p50: u64,
+    pub reaction_ms_p99: u64,
+    pub reaction_ms_max: u64,
+    pub reactions: usize,
+    pub stable_overhead_ms_p50: i64,
+    pub stable_overhead_ms_p99: i64,
+    pub stable_overhead_ms_max: i64,
+    pub transitions: usize,
+    pub steady_deployment_hours: f64,
+    pub steady_reconciles: u64,
+    pub steady_kube_requests_per_hour: f64,
+    pub steady_kube_writes_per_hour: f64,
+    pub steady_flink_requests_per_hour: f64,
+    /// Flink requests per steady deployment per observe interval (the reconcile interval).
+    pub steady_flink_requests_per_interval: f64,
+    pub stable_at_end: usize,
+}
+
+impl Report {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "deployments": self.deployments,
+            "seed": self.seed,
+            "virtual_seconds": self.virtual_seconds,
+            "wall_seconds": (self.wall_seconds * 1000.0).round() / 1000.0,
+            "reconciles": self.reconciles,
+            "reconcile_errors": self.reconcile_errors,
+            "kube_requests": self.kube_requests,
+            "kube_writes": self.kube_writes,
+            "flink_requests": self.flink_requests,
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "events": self.events,
+            "spec_changes": self.spec_changes,
+            "faults": self.faults,
+            "reaction_ms_p50": self.reaction_ms_p50,
+            "reaction_ms_p99": self.reaction_ms_p99,
+            "reaction_ms_max": self.reaction_ms_max,
+            "reactions": self.reactions,
+            "stable_overhead_ms_p50": self.stable_overhead_ms_p50,
+            "stable_overhead_ms_p99": self.stable_overhead_ms_p99,
+            "stable_overhead_ms_max": self.stable_overhead_ms_max,
+            "transitions": self.transitions,
+            "steady_deployment_hours": round3(self.steady_deployment_hours),
+            "steady_reconciles": self.steady_reconciles,
+            "steady_kube_requests_per_hour": round3(self.steady_kube_requests_per_hour),
+            "steady_kube_writes_per_hour": round3(self.steady_kube_writes_per_hour),
+            "steady_flink_requests_per_hour": round3(self.steady_flink_requests_per_hour),
+            "steady_flink_requests_per_interval": round3(self.steady_flink_requests_per_interval),
+            "stable_at_end": self.stable_at_end,
+        })
+    }
+
+    /// The same report without what is measured rather than computed (for determinism checks).
+    pub fn counters_only(&self) -> Report {
+        Report {
+            wall_seconds: 0.0,
+            peak_rss_bytes: 0,
+            ..self.clone()
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The operator configuration the benchmark runs with, before `--operator` overrides:
+/// upstream's defaults.
+pub fn operator_config(options: &Options) -> Vec<(String, String)> {
+    options.operator.clone()
+}
+
+/// Runs the benchmark.
+pub fn run(options: &Options) -> Result<Report, String> {
+    let wall = Instant::now();
+    let plan = workload::plan(options.deployments, options.duration, options.seed);
+    let cluster = workload::cluster_settings();
+    let scenario = Scenario {
+        name: "bench".into(),
+        description: None,
+        seed: options.seed,
+        operator: operator_config(options),
+        cluster: cluster.clone(),
+        steps: Vec::new(),
+        path: PathBuf::from("bench"),
+    };
+    let operator_config: std::collections::BTreeMap<String, String> =
+        scenario.operator.iter().cloned().collect();
+    let interval_ms =
+        flink_operator::config::EffectiveConfig::new(&operator_config, &Default::default())
+            .reconcile_interval()
+            .as_millis() as i64;
+    let mut sim = Simulation::new(&scenario);
+    sim.log_reconciles();
+    // The invariants' look at the whole world is O(resources): once a virtual minute here
+    // (each status written is still checked as it is written).
+    sim.check_world_every(Duration::from_secs(60));
+    let start = lock(&sim).now;
+    let mut tracker = Tracker::new(&plan, cluster);
+    let mut next_progress = 60_000;
+    let mut i = 0;
+    while i < plan.events.len() {
+        let at = plan.events[i].at;
+        advance(&mut sim, &mut tracker, start, at, &options.trace)?;
+        while options.progress && at >= next_progress {
+            eprintln!(
+                "bench: +{}min virtual, {:.1}s wall, {} reconciles",
+                next_progress / 60_000,
+                wall.elapsed().as_secs_f64(),
+                sim.scheduler.counters.reconciles
+            );
+            next_progress += 60_000;
+        }
+        while i < plan.events.len() && plan.events[i].at == at {
+            let event = &plan.events[i];
+            apply(&mut sim, &plan, event.deployment, &event.change)?;
+            if let Some(d) = event.deployment.map(|i| &plan.deployments[i]) {
+                if options.trace.contains(&d.name) {
+                    eprintln!(
+                        "{} {}/{} planned {:?}",
+                        crate::runner::fmt_offset(at as u64),
+                        d.namespace,
+                        d.name,
+                        event.change
+                    );
+                }
+            }
+            tracker.planned(event, at);
+            i += 1;
+        }
+    }
+    advance(
+        &mut sim,
+        &mut tracker,
+        start,
+        plan.duration_ms,
+        &options.trace,
+    )?;
+    let counters = lock(&sim).counters.clone();
+    let t = tracker.finish(plan.duration_ms, interval_ms);
+    for (what, list) in [
+        ("reactions", &t.slowest_reactions),
+        ("transitions (overhead)", &t.slowest_transitions),
+    ] {
+        let text: Vec<String> = list
+            .iter()
+            .map(|(ms, i, kind)| format!("{} {kind} {ms}ms", workload::name_of(*i)))
+            .collect();
+        eprintln!("bench: slowest {what}: {}", text.join(", "));
+    }
+    Ok(Report {
+        deployments: options.deployments,
+        seed: options.seed,
+        virtual_seconds: plan.duration_ms as f64 / 1000.0,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        reconciles: sim.scheduler.counters.reconciles,
+        reconcile_errors: sim.scheduler.counters.errors,
+        kube_requests: counters.kube_requests,
+        kube_writes: counters.kube_writes,
+        flink_requests: counters.flink_requests,
+        peak_rss_bytes: peak_rss_bytes(),
+        events: plan.events.len(),
+        spec_changes: plan
+            .events
+            .iter()
+            .filter(|e| e.change.is_spec_change())
+            .count(),
+        faults: plan
+            .events
+            .iter()
+            .filter(|e| matches!(e.change, Change::Fault(_) | Change::GlobalFault(_)))
+            .count(),
+        reaction_ms_p50: t.reaction_p50,
+        reaction_ms_p99: t.reaction_p99,
+        reaction_ms_max: t.reaction_max,
+        reactions: t.reactions,
+        stable_overhead_ms_p50: t.overhead_p50,
+        stable_overhead_ms_p99: t.overhead_p99,
+        stable_overhead_ms_max: t.overhead_max,
+        transitions: t.transitions,
+        steady_deployment_hours: t.steady_hours,
+        steady_reconciles: t.steady_reconciles,
+        steady_kube_requests_per_hour: t.per_hour(t.steady_kube_requests),
+        steady_kube_writes_per_hour: t.per_hour(t.steady_kube_writes),
+        steady_flink_requests_per_hour: t.per_hour(t.steady_flink_requests),
+        steady_flink_requests_per_interval: t.per_hour(t.steady_flink_requests)
+            * interval_ms as f64
+            / 3_600_000.0,
+        stable_at_end: t.stable_at_end,
+    })
+}
+
+fn lock(sim: &Simulation) -> std::sync::MutexGuard<'_, World> {
+    sim.ports.world.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs the world to `at` (ms since the start) and hands what happened to the tracker.
+fn advance(
+    sim: &mut Simulation,
+    tracker: &mut Tracker,
+    start: i64,
+    at: i64,
+    trace: &[String],
+) -> Result<(), String> {
+    sim.run_until(start + at, None)?;
+    let timeline = sim.take_timeline();
+    for e in &timeline {
+        let name = e.resource.rsplit('/').next().unwrap_or_default();
+        if trace.iter().any(|t| t == name) {
+            eprintln!("{e}");
+        }
+    }
+    let reconciles = sim.take_reconciles();
+    tracker.absorb(start, &timeline, &reconciles);
+    if let Some(v) = sim.take_violation() {
+        return Err(format!("invariant violated: {v}"));
+    }
+    Ok(())
+}
+
+/// Applies one planned change to the world, as a user (or the world) would.
+fn apply(
+    sim: &mut Simulation,
+    plan: &Plan,
+    deployment: Option<usize>,
+    change: &Change,
+) -> Result<(), String> {
+    let mut w = lock(sim);
+    let d = deployment.map(|i| &plan.deployments[i]);
+    let patch = |w: &mut World, merge: &Value| -> Result<(), String> {
+        let d = d.ok_or("a patch needs a deployment")?;
+        let key = key_of("FlinkDeployment", &d.namespace, &d.name);
+        let current = w
+            .kube
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| format!("{} does not exist", d.name))?;
+        let mut updated = current.clone();
+        merge_patch(&mut updated, merge);
+        updated["status"] = current["status"].clone();
+        w.kube
+            .update(updated, None)
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+    };
+    match change {
+        Change::Create => {
+            let d = d.ok_or("a creation needs a deployment")?;
+            let now = w.now_rfc3339();
+            w.kube
+                .create(d.manifest.clone(), &now)
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}"))
+        }
+        Change::Upgrade(merge) => patch(&mut w, merge),
+        Change::Savepoint(nonce) => patch(
+            &mut w,
+            &json!({"spec": {"job": {"savepointTriggerNonce": nonce}}}),
+        ),
+        Change::Suspend => patch(&mut w, &json!({"spec": {"job": {"state": "suspended"}}})),
+        Change::Resume => patch(&mut w, &json!({"spec": {"job": {"state": "running"}}})),
+        Change::Fault(f) | Change::GlobalFault(f) => {
+            debug_assert!(f.kind != FaultKind::OperatorRestart);
+            w.inject(f.clone());
+            Ok(())
+        }
+    }
+}
+
+/// The peak resident set size of this process (`VmHWM`), in bytes; 0 where unknown.
+pub fn peak_rss_bytes() -> u64 {
+    proc_status_kb("VmHWM:") * 1024
+}
+
+/// A `kB` field of `/proc/self/status`.
+pub fn proc_status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// `flink-sim bench ARGS`: parses the arguments, runs, prints the figures (JSON, last line).
+pub fn main(args: &[String]) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let mut options = Options::default();
+    let mut deployments = None;
+    let mut rest = args.iter();
+    let usage = |message: String| {
+        eprintln!("{message}\nusage: {USAGE}");
+        ExitCode::from(2)
+    };
+    while let Some(arg) = rest.next() {
+        let mut value = || rest.next().cloned();
+        match arg.as_str() {
+            "--deployments" => match value().and_then(|v| v.parse::<usize>().ok()) {
+                Some(n) if n > 0 => deployments = Some(n),
+                _ => return usage("--deployments needs a positive whole number".into()),
+            },
+            "--duration" => {
+                match value().and_then(|v| flink_operator::duration::parse_duration(&v).ok()) {
+                    Some(d) if d >= Duration::from_secs(60) => options.duration = d,
+                    _ => {
+                        return usage(
+                            "--duration needs a duration of a minute or more (10min, 1h)".into(),
+                        )
+                    }
+                }
+            }
+            "--seed" => match value().and_then(|v| v.parse().ok()) {
+                Some(s) => options.seed = s,
+                None => return usage("--seed needs a whole number".into()),
+            },
+            "--operator" => match value().as_deref().and_then(|v| v.split_once('=')) {
+                Some((k, v)) => options.operator.push((k.to_string(), v.to_string())),
+                None => return usage("--operator needs KEY=VALUE".into()),
+            },
+            "--progress" => options.progress = true,
+            "--trace" => match value() {
+                Some(name) => options.trace.push(name),
+                None => return usage("--trace needs a deployment name (fd-00042)".into()),
+            },
+            other => return usage(format!("unexpected argument '{other}'")),
+        }
+    }
+    let Some(n) = deployments else {
+        return usage("--deployments is required".into());
+    };
+    options.deployments = n;
+    match run(&options) {
+        Ok(report) => {
+            println!(
+                "flink-sim bench: {} deployments, {} virtual, {:.1}s wall, {} reconciles",
+                report.deployments,
+                flink_operator::duration::format_duration(options.duration),
+                report.wall_seconds,
+                report.reconciles
+            );
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("flink-sim bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
