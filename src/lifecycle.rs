@@ -116,7 +116,14 @@ pub fn session_job_lifecycle(status: &FlinkSessionJobStatus) -> L {
                 .ok()
                 .and_then(|s| s.spec.job.map(|j| j.desired_state()))
         }),
-        jm_lost_with_manual_restore: false,
+        // Extension of upstream (which says STABLE): a stateful job its session cluster lost
+        // waits for the user; STABLE would claim it runs.
+        jm_lost_with_manual_restore: status
+            .error
+            .as_deref()
+            .map(|e| e.contains("Job Not Found"))
+            .unwrap_or(false)
+            && status.job_status.as_ref().and_then(|j| j.state) != Some(FlinkJobState::Running),
     })
 }
 

@@ -91,7 +91,14 @@ impl Job {
     /// Completes a checkpoint under `dir`. Flink retains only the newest one by default
     /// (`state.checkpoints.num-retained: 1`): returns the new path and the one dropped.
     pub fn complete_checkpoint(&mut self, dir: &str, now: i64) -> (String, Option<String>) {
-        let id = self.checkpoints.last().map(|c| c.id).unwrap_or(0) + 1;
+        // Savepoints and checkpoints share one id sequence.
+        let id = self
+            .checkpoints
+            .last()
+            .map(|c| c.id)
+            .unwrap_or(0)
+            .max(self.latest_savepoint.as_ref().map(|c| c.id).unwrap_or(0))
+            + 1;
         let path = format!("{}/{}/chk-{id}", dir.trim_end_matches('/'), self.id);
         self.checkpoints.push(CompletedCheckpoint {
             id,

@@ -140,9 +140,9 @@ impl Invariants {
             // Flink recovers from checkpoints only: a restore from a checkpoint (last-state)
             // replays what a newer savepoint holds, it does not lose it.
             let from_checkpoint = matches!(record.restored_from, RestoredFrom::Checkpoint(_));
+            // The resource's own states (an index, not a look at every state ever taken).
             let Some(newest) = w
-                .state_log
-                .iter()
+                .states_of(&record.owner)
                 .filter(|s| {
                     s.owner == record.owner
                         && s.at >= since
@@ -411,7 +411,13 @@ impl Invariants {
                     }
                 }
             }
-            if kind == "FlinkDeployment" {
+            // The Deployment as it is now: only if no later write of this reconcile moved on.
+            let latest = w
+                .kube
+                .get(&key_of(kind, ns, name))
+                .map(|o| &o["status"] == status)
+                .unwrap_or(false);
+            if kind == "FlinkDeployment" && latest {
                 let image = w.kube.get(&key_of("Deployment", ns, name)).and_then(|d| {
                     d["spec"]["template"]["spec"]["containers"][0]["image"]
                         .as_str()

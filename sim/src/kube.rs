@@ -437,10 +437,11 @@ impl KubeStore {
 
     /// Internal writes (controllers of the simulated cluster): status without conflicts.
     pub fn set_status(&mut self, key: &Key, status: Value) {
+        // Unchanged (the common case) costs a comparison, not a copy.
+        if self.objects.get(key).and_then(|c| c.get("status")) == Some(&status) {
+            return;
+        }
         if let Some(mut current) = self.objects.get(key).cloned() {
-            if current.get("status") == Some(&status) {
-                return;
-            }
             current["status"] = status;
             self.bump(&mut current);
             self.put(key.clone(), current.clone());

@@ -959,6 +959,22 @@ impl World {
             .collect()
     }
 
+    /// Flink's Kubernetes HA services record each completed checkpoint of a job in the
+    /// cluster's HA ConfigMap.
+    fn record_ha_checkpoint(&mut self, key: &(String, String), job_id: &str, path: &str, now: i64) {
+        let ha_key = Self::ha_config_map_key(&key.0, &key.1);
+        let entry = format!("checkpointID-{job_id}");
+        let mut cm = self.kube.get(&ha_key).cloned().unwrap_or_else(|| json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": ha_key.2, "namespace": key.0, "labels": {"app": key.1, "configmap-type": "high-availability", "type": "flink-native-kubernetes"}},
+            "data": {}}));
+        cm["data"][entry] = json!(path);
+        if self.kube.get(&ha_key).is_some() {
+            let _ = self.kube.update(cm, None);
+        } else {
+            let _ = self.kube.create(cm, &rfc3339(now));
+        }
+    }
+
     fn ha_config_map_key(ns: &str, name: &str) -> Key {
         key_of("ConfigMap", ns, &format!("{name}-cluster-config-map"))
     }
@@ -1123,18 +1139,9 @@ impl World {
                         }
                         self.record_state(&job.owner, &path);
                         job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
-                        if ha {
-                            let ha_key = Self::ha_config_map_key(&key.0, &key.1);
-                            let entry = format!("checkpointID-{}", job.id);
-                            let mut cm = self.kube.get(&ha_key).cloned().unwrap_or_else(|| json!({"apiVersion": "v1", "kind": "ConfigMap",
-                                "metadata": {"name": ha_key.2, "namespace": key.0, "labels": {"app": key.1, "configmap-type": "high-availability", "type": "flink-native-kubernetes"}},
-                                "data": {}}));
-                            cm["data"][entry] = json!(path);
-                            if self.kube.get(&ha_key).is_some() {
-                                let _ = self.kube.update(cm, None);
-                            } else {
-                                let _ = self.kube.create(cm, &rfc3339(now));
-                            }
+if ha {
+                            let id = job.id.clone();
+                            self.record_ha_checkpoint(&key, &id, &path, now);
                         }
                     }
                 }
@@ -1169,6 +1176,11 @@ impl World {
                     }
                     let owner = job.owner.clone();
                     self.record_state(&owner, &path);
+                    // A checkpoint triggered through REST goes to the same store as the
+                    // periodic ones, HA metadata included.
+                    if cluster.ha_enabled() {
+                        self.record_ha_checkpoint(&key, &op.job_id, &path, now);
+                    }
                     Ok(path)
                 } else {
                     match op.directory.clone() {

@@ -104,6 +104,12 @@ impl<S: Serialize + for<'de> Deserialize<'de>> StoredSpec<S> {
 
     /// Reads the current format, and the legacy one (the spec at the top level).
     pub fn parse(s: &str) -> Result<Self, serde_json::Error> {
+        // The current format straight from the text (both fields are required, so this
+        // succeeds exactly when the general path below would take its first branch);
+        // anything else goes the general way.
+        if let Ok(stored) = serde_json::from_str::<Self>(s) {
+            return Ok(stored);
+        }
         let value: serde_json::Value = serde_json::from_str(s)?;
         if value.get("spec").is_some() && value.get("resource_metadata").is_some() {
             return serde_json::from_value(value);

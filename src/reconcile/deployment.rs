@@ -189,6 +189,11 @@ fn record_ignored_changes(
         m.savepoint_trigger_nonce = r.savepoint_trigger_nonce;
         m.checkpoint_trigger_nonce = r.checkpoint_trigger_nonce;
         m.state = r.state;
+        // A suspended job's recorded mode says how it comes back (from HA, a savepoint or
+        // fresh): a new upgradeMode must not rewrite how its state was kept.
+        if r.desired_state() == JobState::Suspended {
+            m.upgrade_mode = r.upgrade_mode;
+        }
     }
     if &merged == reconciled {
         if run.status.observed_generation != run.fd.metadata.generation {

@@ -63,6 +63,9 @@ pub struct Run<'a> {
     pub status: FlinkDeploymentStatus,
     pub namespace: String,
     pub name: String,
+    /// The stored specs parsed so far in this reconcile, by their text: a reconcile reads
+    /// the reconciled and stable specs a dozen times, and they rarely change within it.
+    parsed: std::sync::Mutex<Vec<(String, Option<StoredSpec<FlinkDeploymentSpec>>)>>,
 }
 
 impl<'a> Run<'a> {
@@ -76,7 +79,22 @@ impl<'a> Run<'a> {
             status,
             namespace,
             name,
+            parsed: Default::default(),
         }
+    }
+
+    /// [`StoredSpec::parse`], remembered for the texts seen in this reconcile.
+    fn stored_spec(&self, text: &str) -> Option<StoredSpec<FlinkDeploymentSpec>> {
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, spec)) = parsed.iter().find(|(t, _)| t == text) {
+            return spec.clone();
+        }
+        let spec = StoredSpec::parse(text).ok();
+        if parsed.len() >= 4 {
+            parsed.remove(0);
+        }
+        parsed.push((text.to_string(), spec.clone()));
+        spec
     }
 
     pub fn now(&self) -> i64 {
@@ -208,7 +226,7 @@ impl<'a> Run<'a> {
             .reconciliation_status
             .as_ref()
             .and_then(|r| r.last_reconciled_spec.as_deref())
-            .and_then(|s| StoredSpec::parse(s).ok())
+            .and_then(|s| self.stored_spec(s))
     }
 
     /// An upgrade failed and is being retried (the error stays until it goes through).
@@ -225,7 +243,7 @@ impl<'a> Run<'a> {
             .reconciliation_status
             .as_ref()
             .and_then(|r| r.last_stable_spec.as_deref())
-            .and_then(|s| StoredSpec::parse(s).ok())
+            .and_then(|s| self.stored_spec(s))
     }
 
     pub async fn event(

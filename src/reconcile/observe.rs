@@ -260,6 +260,19 @@ async fn observe_jobmanager(
     Ok(())
 }
 
+/// Mid-upgrade, when the upgrade waits for the cluster to answer: the JobManager, and the
+/// job once the JobManager is ready (the upgrade is recorded, so nothing is marked stable).
+pub async fn refresh_mid_upgrade(
+    run: &mut Run<'_>,
+    spec: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
+    observe_jobmanager(run, spec, false).await?;
+    if run.status.job_manager_deployment_status == Some(Jm::Ready) && spec.job.is_some() {
+        observe_job(run, spec).await?;
+    }
+    run.write_status().await
+}
+
 /// Reads the job from the cluster and records what Flink says.
 async fn observe_job(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
     let at = endpoint(run, spec);

@@ -217,7 +217,18 @@ pub async fn reconcile(
     let Some(job) = ctx.kube.get_session_job(namespace, name).await? else {
         return Ok(None);
     };
-    let session_name = job.spec.deployment_name.clone().unwrap_or_default();
+    // The session cluster the job was submitted to: `deploymentName` is immutable, so a
+    // changed one is refused by validation, and the job (and its deletion) stays where it runs.
+    let submitted_to = job
+        .status
+        .as_ref()
+        .and_then(|s| s.reconciliation_status.as_ref())
+        .and_then(|r| r.last_reconciled_spec.as_deref())
+        .and_then(|s| StoredSpec::<FlinkSessionJobSpec>::parse(s).ok())
+        .and_then(|l| l.spec.deployment_name);
+    let session_name = submitted_to
+        .or_else(|| job.spec.deployment_name.clone())
+        .unwrap_or_default();
     let session = if session_name.is_empty() {
         None
     } else {
@@ -254,9 +265,12 @@ pub async fn reconcile(
     let result = reconcile_live(&mut run, session.as_ref(), &conf).await;
     match &result {
         Err(ReconcileError::UpgradeFailed(message)) => {
-            run.status.error = Some(error_json("UpgradeFailureException", message));
-            run.event(EventType::Warning, UPGRADE_FAILED, message.clone())
-                .await;
+            let error = error_json("UpgradeFailureException", message);
+            if run.status.error.as_deref() != Some(error.as_str()) {
+                run.event(EventType::Warning, UPGRADE_FAILED, message.clone())
+                    .await;
+                run.status.error = Some(error);
+            }
             run.write_status().await?;
         }
         Err(ReconcileError::Artifact(e)) => {
@@ -320,7 +334,26 @@ async fn reconcile_live(
         last.as_ref().map(|l| &l.spec),
         run.ctx.operator_config,
     );
+    // A lost job stays said (the lifecycle and deletion go by it) beside validation errors.
+    let lost = job_missing(run).then(|| run.status.error.clone()).flatten();
     let news = super::record_problems(&mut run.status.error, &problems);
+    if let Some(lost) = lost {
+        run.status.error = Some(match &run.status.error {
+            Some(e) if !e.contains(JOB_NOT_FOUND) => {
+                let message = problems
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                error_json(
+                    "ValidationException",
+                    &format!("{message}; and the job is lost: {JOB_NOT_FOUND}"),
+                )
+            }
+            Some(e) => e.clone(),
+            None => lost,
+        });
+    }
     if let Some(message) = news {
         run.event(EventType::Warning, VALIDATION_ERROR, message)
             .await;
@@ -382,6 +415,8 @@ async fn reconcile_live(
         return Ok(Some(progress));
     }
     if kind == DiffType::Ignore && !upgrading {
+        record_ignored_changes(run, &last.spec, &desired);
+        run.write_status().await?;
         if run.job_state() == Some(FlinkJobState::Running) {
             // Savepoints and checkpoints by nonce or interval, as for deployments.
             let reconciled_job = last.spec.job.clone().unwrap_or_default();
@@ -404,6 +439,13 @@ async fn reconcile_live(
         }
         return Ok(Some(progress));
     }
+    if job_missing(run)
+        && desired.job.as_ref().map(|j| j.upgrade_mode()) != Some(UpgradeMode::Stateless)
+    {
+        return Err(ReconcileError::UpgradeFailed(format!(
+            "{JOB_NOT_FOUND}: the session cluster no longer knows the job and its newest state cannot be known here. Manual restore required: recreate the session job with initialSavepointPath set to its newest checkpoint or savepoint, or make it stateless."
+        )));
+    }
     // The new jar first: if it cannot be had, the running job is left alone.
     let jar = if desired_state == JobState::Running {
         Some(fetch_jar(run, conf, &desired).await?)
@@ -421,7 +463,8 @@ async fn reconcile_live(
         )
         .await;
     }
-    let was_running = last.spec.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Running);
+    let was_running = last.spec.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Running)
+        && !job_missing(run);
     let restore = if was_running
         && run
             .job_state()
@@ -471,6 +514,39 @@ async fn reconcile_live(
     };
     submit(run, &at, &desired, restore, &jar).await?;
     Ok(Some(progress))
+}
+
+/// Changes that need no restart (upgrade mode, operator settings) are recorded, so that the
+/// reconciled spec says what is in force and the generation is observed.
+fn record_ignored_changes(
+    run: &mut JobRun<'_>,
+    reconciled: &FlinkSessionJobSpec,
+    desired: &FlinkSessionJobSpec,
+) {
+    let mut merged = desired.clone();
+    if let (Some(m), Some(r)) = (merged.job.as_mut(), reconciled.job.as_ref()) {
+        // Nonces are consumed when acted on, and the job state is what runs.
+        m.savepoint_trigger_nonce = r.savepoint_trigger_nonce;
+        m.checkpoint_trigger_nonce = r.checkpoint_trigger_nonce;
+        m.state = r.state;
+        // A suspended job's recorded mode says how it comes back.
+        if r.desired_state() == JobState::Suspended {
+            m.upgrade_mode = r.upgrade_mode;
+        }
+    }
+    let generation = run.job.metadata.generation;
+    if &merged != reconciled {
+        let r = run
+            .status
+            .reconciliation_status
+            .get_or_insert_with(Default::default);
+        let was_stable = r.last_reconciled_spec == r.last_stable_spec;
+        r.last_reconciled_spec = Some(StoredSpec::new(merged, false).to_json());
+        if was_stable {
+            r.last_stable_spec = r.last_reconciled_spec.clone();
+        }
+    }
+    run.status.observed_generation = generation;
 }
 
 /// `kubernetes.operator.job.restart.failed`: a FAILED job is submitted again from the spec in
@@ -565,8 +641,10 @@ async fn observe(run: &mut JobRun<'_>, at: &FlinkEndpoint) -> Result<(), Reconci
         Err(e) => return Err(e.into()),
     };
     let Some(found) = jobs.iter().find(|j| j.jid == job_id) else {
+        job_not_found(run).await;
         return Ok(());
     };
+    super::clear_error_of(&mut run.status.error, JOB_NOT_FOUND);
     let state = FlinkJobState::parse(&found.state).unwrap_or(FlinkJobState::Reconciling);
     let before = run.job_state();
     {
@@ -608,6 +686,53 @@ async fn observe(run: &mut JobRun<'_>, at: &FlinkEndpoint) -> Result<(), Reconci
         }
     }
     Ok(())
+}
+
+/// The error type recorded when the session cluster does not know the job.
+const JOB_NOT_FOUND_ERROR: &str = "JobNotFoundException";
+/// The message of that error, which the lifecycle (FAILED) and deletion also go by.
+const JOB_NOT_FOUND: &str = "Job Not Found";
+
+/// The session cluster does not know the job (it was redeployed without HA, or the job was
+/// cancelled behind the operator's back). As upstream: say so, and resubmit a stateless job;
+/// a stateful one waits for the user, since the newest state it had cannot be known here
+/// (checkpoints taken after the last observation are newer than anything in the status).
+/// A spec change cannot bring it back from a state that is not known: it is refused (see
+/// `reconcile_live`), unless it makes the job stateless.
+async fn job_not_found(run: &mut JobRun<'_>) {
+    let deployed = run.last_reconciled().and_then(|l| l.spec.job);
+    let Some(deployed) = deployed else {
+        return;
+    };
+    if run.recon_state() == Some(ReconciliationState::Upgrading) {
+        return; // just submitted, or being replaced: the reconciler knows better
+    }
+    if !job_missing(run) {
+        run.event(EventType::Warning, MISSING, JOB_NOT_FOUND.to_string())
+            .await;
+        run.status.error = Some(error_json(JOB_NOT_FOUND_ERROR, JOB_NOT_FOUND));
+    }
+    run.set_job_state(FlinkJobState::Reconciling);
+    if deployed.upgrade_mode() == UpgradeMode::Stateless {
+        // Recorded as suspended: the next reconcile submits the spec again, fresh.
+        if let Some(mut last) = run.last_reconciled() {
+            if let Some(job) = last.spec.job.as_mut() {
+                job.state = Some(JobState::Suspended);
+            }
+            if let Some(r) = run.status.reconciliation_status.as_mut() {
+                r.last_reconciled_spec = Some(last.to_json());
+            }
+        }
+    }
+}
+
+/// Whether the session cluster was found not to know the job.
+fn job_missing(run: &JobRun<'_>) -> bool {
+    run.status
+        .error
+        .as_deref()
+        .map(|e| e.contains(JOB_NOT_FOUND))
+        .unwrap_or(false)
 }
 
 /// Uploads the jar and runs it with a job id recorded first, so a retry after a crash finds
@@ -680,6 +805,7 @@ async fn submit(
         run.event(EventType::Normal, SUBMIT, message).await;
     }
     super::clear_error_of(&mut run.status.error, ARTIFACT_ERROR);
+    super::clear_error_of(&mut run.status.error, JOB_NOT_FOUND);
     run.record_reconciled(spec, JobState::Running, mode, ReconciliationState::Deployed);
     run.write_status().await?;
     Ok(())
@@ -886,7 +1012,8 @@ async fn cleanup(
         let conf = run.config(Some(session), &spec);
         let at = endpoint(session, &conf);
         observe(run, &at).await?;
-        let running = !run
+        let running = !job_missing(run)
+            && !run
             .job_state()
             .map(|s| s.is_globally_terminal())
             .unwrap_or(false)

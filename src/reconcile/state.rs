@@ -33,9 +33,9 @@ pub fn upgrade_savepoint_since_deploy(
         .flatten()
 }
 
-/// When a job stops for good, its newest checkpoint or savepoint becomes the state to restore
-/// from, if it is newer than the last savepoint the status knows (a stop whose answer was lost
-/// still left its savepoint there). Best effort: a cluster that does not
+/// When a job stops for good, its newest checkpoint or savepoint (as Flink reports them)
+/// becomes the state to restore from (a stop whose answer was lost still left its savepoint
+/// there). Best effort: a cluster that does not
 /// answer leaves the status as it is.
 /// Returns whether the cluster answered.
 pub async fn remember_latest_checkpoint(
@@ -55,13 +55,13 @@ pub async fn remember_latest_checkpoint(
     let Some(latest) = newest else {
         return true;
     };
+    // Flink's newest of the job's checkpoints and savepoints is the newest state of the job:
+    // every savepoint the status knows of this job is one of them or older. (The status's
+    // timestamps are when the operator saw a savepoint complete, not when it did: they
+    // cannot be compared with Flink's.)
     let info = job.savepoint_info.get_or_insert_with(Default::default);
-    let known = info
-        .last_savepoint
-        .as_ref()
-        .and_then(|s| s.time_stamp)
-        .unwrap_or(0);
-    if latest.latest_ack_timestamp > known {
+    let known = info.last_savepoint.as_ref().and_then(|s| s.location.as_deref());
+    if known != Some(latest.external_path.as_str()) {
         info.last_savepoint = Some(Savepoint {
             time_stamp: Some(latest.latest_ack_timestamp),
             location: Some(latest.external_path),

@@ -46,18 +46,16 @@ pub enum Suspend {
 
 pub const MANUAL_RESTORE: &str = "Manual restore required.";
 
-/// Whether HA metadata of this cluster exists (the last-state upgrade's lifeline).
+/// Whether the cluster's HA metadata holds a checkpoint of the current job (the last-state
+/// upgrade's lifeline). Flink restores by job id: HA entries of an earlier job (one the
+/// current job was started from a savepoint after) are older than the current job's start,
+/// and a current job that has not checkpointed yet would start from nothing.
 pub async fn ha_metadata_exists(run: &Run<'_>) -> Result<bool, ReconcileError> {
-    let maps = run
-        .ctx
-        .kube
-        .list_config_maps(&run.namespace, &cluster::ha_config_map_selector(&run.name))
-        .await?;
-    Ok(!maps.is_empty())
+    Ok(ha_job_id(run).await?.is_some())
 }
 
-/// The job id recorded in the cluster's HA metadata (`checkpointID-<job id>`), preferring the
-/// one the status names.
+/// The current job's id if the cluster's HA metadata has a checkpoint of it
+/// (`checkpointID-<job id>`).
 async fn ha_job_id(run: &Run<'_>) -> Result<Option<String>, ReconcileError> {
     let maps = run
         .ctx
@@ -76,8 +74,10 @@ async fn ha_job_id(run: &Run<'_>) -> Result<Option<String>, ReconcileError> {
         .as_ref()
         .and_then(|j| j.job_id.clone());
     Ok(match status_id {
-        Some(id) if ids.contains(&id) => Some(id),
-        _ => ids.pop(),
+        Some(id) => ids.contains(&id).then_some(id),
+        // A status from before job ids were recorded: the one job HA knows, if only one.
+        None if ids.len() == 1 => ids.pop(),
+        None => None,
     })
 }
 
@@ -326,6 +326,8 @@ async fn suspend_job(
                     delete_cluster(run, false).await?;
                     return Ok(Suspend::Done(Restore::LastState));
                 }
+                // Wait for the job to run (the observer does not look mid-upgrade).
+                super::observe::refresh_mid_upgrade(run, deployed).await?;
                 return Ok(Suspend::Pending);
             }
             savepoint::trigger_upgrade_savepoint(run, deployed).await?;
@@ -404,7 +406,9 @@ async fn suspend_without_running_job(
         && run.status.job_manager_deployment_status != Some(Jm::Missing)
         && run.status.job_manager_deployment_status != Some(Jm::Error)
     {
-        // Not reachable yet and nothing known: wait rather than guess.
+        // Not reachable yet and nothing known: wait rather than guess. The observer does not
+        // look mid-upgrade, so look here, or a cluster that comes up is never seen to.
+        super::observe::refresh_mid_upgrade(run, deployed).await?;
         return Ok(Suspend::Pending);
     }
     Err(ReconcileError::UpgradeFailed(format!(
@@ -436,9 +440,16 @@ async fn start_state_of_current_deployment(
     })
 }
 
-/// The job of the current deployment was never seen running (its start time is recorded
-/// when it is first observed).
+/// The job of the current deployment never ran: it was never seen running (its start time
+/// is recorded when it is first observed) and its JobManager never came up. A JobManager
+/// that is up may have run the job (and checkpointed) while its REST API did not answer.
 fn never_ran_since_deploy(run: &Run<'_>) -> bool {
+    if matches!(
+        run.status.job_manager_deployment_status,
+        Some(Jm::DeployedNotReady) | Some(Jm::Ready)
+    ) {
+        return false;
+    }
     let deployed_at = run
         .status
         .reconciliation_status

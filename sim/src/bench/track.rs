@@ -23,6 +23,8 @@ struct Track {
     reacting: Option<(i64, &'static str)>,
     /// What the timed transition was.
     measured: &'static str,
+    /// The last reconcile in the current steady window.
+    last_steady: Option<i64>,
 }
 
 impl Track {
@@ -48,6 +50,8 @@ pub struct Figures {
     pub steady_kube_requests: u64,
     pub steady_kube_writes: u64,
     pub steady_flink_requests: u64,
+    /// The shortest time between two reconciles of one deployment in one steady window.
+    pub steady_min_gap_ms: i64,
     pub stable_at_end: usize,
     /// The slowest reactions and transitions: (ms, deployment, what).
     pub slowest_reactions: Vec<(i64, usize, &'static str)>,
@@ -100,6 +104,7 @@ impl Tracker {
                     measuring: None,
                     reacting: None,
                     measured: "",
+                    last_steady: None,
                 })
                 .collect(),
             cluster,
@@ -108,7 +113,10 @@ impl Tracker {
             slowest_reactions: Vec::new(),
             slowest_transitions: Vec::new(),
             steady_ms: 0,
-            figures: Figures::default(),
+            figures: Figures {
+                steady_min_gap_ms: i64::MAX,
+                ..Figures::default()
+            },
         }
     }
 
@@ -118,10 +126,11 @@ impl Tracker {
 
     /// Ends the steady window (if any) at `at`.
     fn close(&mut self, i: usize, at: i64) {
-        let t = &self.tracks[i];
+        let t = &mut self.tracks[i];
         if t.stable {
             self.steady_ms += (at - t.window_start()).max(0);
         }
+        t.last_steady = None;
     }
 
     /// What happened up to now: timeline entries and reconciles, each in time order. At the
@@ -193,6 +202,10 @@ impl Tracker {
         }
         if t.stable && at > t.window_start() {
             let f = &mut self.figures;
+            if let Some(previous) = t.last_steady {
+                f.steady_min_gap_ms = f.steady_min_gap_ms.min(at - previous);
+            }
+            t.last_steady = Some(at);
             f.steady_reconciles += 1;
             f.steady_kube_requests += r.kube_requests;
             f.steady_kube_writes += r.kube_writes;

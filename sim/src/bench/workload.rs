@@ -61,13 +61,18 @@ pub struct Deployment {
     pub name: String,
     pub mode: Mode,
     pub version: usize,
-    /// As created.
-    pub manifest: Value,
-    /// As the planned changes leave it (while planning: as they have left it so far).
-    pub planned: Value,
+    /// As created, as compact JSON text (thousands of them wait for their time).
+    pub manifest: String,
+    /// While planning, the spec as the changes planned so far leave it.
+    planned: Value,
 }
 
 impl Deployment {
+    /// The manifest as created.
+    pub fn manifest(&self) -> Value {
+        serde_json::from_str(&self.manifest).expect("a manifest the plan wrote")
+    }
+
     pub fn target(&self) -> Target {
         Target {
             kind: "FlinkDeployment".into(),
@@ -277,7 +282,7 @@ pub fn plan(n: usize, duration: Duration, seed: u64) -> Plan {
     let duration_ms = duration.as_millis() as i64;
     let hours = duration_ms as f64 / 3_600_000.0;
     // Deployments arrive over the first tenth of the run (at most 6 minutes).
-    let arrival = (duration_ms / 10).clamp(1000, 6 * 60 * 1000);
+    let arrival = (duration_ms / 10).min(6 * 60 * 1000).max(1000);
     let mut deployments = Vec::with_capacity(n);
     let mut events = Vec::new();
     let mut serial = 0i64;
@@ -299,8 +304,8 @@ pub fn plan(n: usize, duration: Duration, seed: u64) -> Plan {
             name: name_of(i),
             mode,
             version,
-            planned: manifest.clone(),
-            manifest,
+            manifest: manifest.to_string(),
+            planned: manifest,
         };
         let created = uniform(&mut rng, 0, arrival);
         events.push(Planned {
@@ -354,6 +359,7 @@ pub fn plan(n: usize, duration: Duration, seed: u64) -> Plan {
                 change,
             });
         }
+        d.planned = Value::Null;
         deployments.push(d);
     }
     // Faults of the whole world: a conflicting write or a lost watch event now and then.

@@ -394,6 +394,11 @@ fn unsteady(sim: &Simulation) -> Option<String> {
                     continue;
                 }
             }
+            // Upstream's design: a stateful upgrade that would lose state stops and says
+            // "Manual restore required"; it waits for the user, which is steady.
+            if error.contains("Manual restore required") {
+                continue;
+            }
             if !STEADY.contains(&state) {
                 return Some(format!(
                     "{id} is {state} (error: {})",
