@@ -53,6 +53,10 @@ pub struct Invariants {
     /// When each job was last seen RUNNING (a status written in a reconcile reports what
     /// the job was when the reconcile looked, the instant before it acted).
     seen_running: BTreeMap<String, i64>,
+    /// Per resource: when the world itself last restarted its job from nothing (a JobManager
+    /// that died without HA re-runs the job from scratch: Flink's own loss, documented as such
+    /// in Flink; states before it are not the operator's to restore).
+    world_reset: BTreeMap<String, i64>,
 }
 
 fn split_owner(owner: &str) -> (&str, &str, &str) {
@@ -117,6 +121,18 @@ impl Invariants {
                 }
             }
             if !record.operator_initiated {
+                // The world restarted the job (a JobManager restart): from the newest state
+                // with HA; without it, from what the deployment was started with, and what
+                // came after that is lost by Flink's design, not by the operator.
+                let newest = w
+                    .states_of(&record.owner)
+                    .filter(|s| s.at <= record.submitted_at && !w.disposed.contains(&s.path))
+                    .max_by_key(|s| s.at)
+                    .map(|s| s.path.as_str());
+                if newest.is_some() && record.restored_from.path() != newest {
+                    self.world_reset
+                        .insert(record.owner.clone(), record.submitted_at);
+                }
                 continue;
             }
             let freed = self.stateless_since_job.remove(&record.owner);
@@ -136,7 +152,13 @@ impl Invariants {
                 .incarnations
                 .get(&record.owner)
                 .map(|(_, at)| *at)
-                .unwrap_or(i64::MIN);
+                .unwrap_or(i64::MIN)
+                .max(
+                    self.world_reset
+                        .get(&record.owner)
+                        .copied()
+                        .unwrap_or(i64::MIN),
+                );
             // Flink recovers from checkpoints only: a restore from a checkpoint (last-state)
             // replays what a newer savepoint holds, it does not lose it.
             let from_checkpoint = matches!(record.restored_from, RestoredFrom::Checkpoint(_));

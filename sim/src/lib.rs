@@ -2,10 +2,10 @@
 //! driving the operator's real reconciliation code through its ports.
 
 pub mod bench;
+pub mod explore;
 pub mod flink;
 pub mod flink_http;
 pub mod html;
-pub mod explore;
 pub mod invariants;
 pub mod kube;
 pub mod load;

@@ -1139,7 +1139,7 @@ impl World {
                         }
                         self.record_state(&job.owner, &path);
                         job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
-if ha {
+                        if ha {
                             let id = job.id.clone();
                             self.record_ha_checkpoint(&key, &id, &path, now);
                         }

@@ -231,4 +231,3 @@ steps:
     assert!(timeline.contains("operator crashed"), "{timeline}");
     assert!(timeline.contains("operatorCrash spent"), "{timeline}");
 }
-

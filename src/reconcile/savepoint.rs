@@ -189,6 +189,14 @@ pub async fn poll_savepoint<H: SnapshotHost + ?Sized>(
         Err(e) => return Err(e.into()),
     };
     let now = host.now();
+    // A job that stopped for good had Flink's newest checkpoint or savepoint recorded when it
+    // was seen stopping (state::remember_latest_checkpoint): this savepoint, completed before,
+    // is that one or older, and must not take its place.
+    let stopped = host
+        .job()
+        .and_then(|j| j.state)
+        .map(|s| s.is_globally_terminal())
+        .unwrap_or(false);
     let info = info_mut(host);
     let trigger_type = info.trigger_type.unwrap_or(SnapshotTriggerType::Unknown);
     let format = info.format_type;
@@ -203,7 +211,9 @@ pub async fn poll_savepoint<H: SnapshotHost + ?Sized>(
                 format_type: format,
                 trigger_nonce: manual_nonce.filter(|_| trigger_type == SnapshotTriggerType::Manual),
             };
-            info.last_savepoint = Some(savepoint.clone());
+            if !stopped || info.last_savepoint.is_none() {
+                info.last_savepoint = Some(savepoint.clone());
+            }
             info.savepoint_history
                 .get_or_insert_with(Vec::new)
                 .push(savepoint);

@@ -335,24 +335,23 @@ async fn reconcile_live(
         run.ctx.operator_config,
     );
     // A lost job stays said (the lifecycle and deletion go by it) beside validation errors.
-    let lost = job_missing(run).then(|| run.status.error.clone()).flatten();
-    let news = super::record_problems(&mut run.status.error, &problems);
-    if let Some(lost) = lost {
-        run.status.error = Some(match &run.status.error {
-            Some(e) if !e.contains(JOB_NOT_FOUND) => {
-                let message = problems
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                error_json(
-                    "ValidationException",
-                    &format!("{message}; and the job is lost: {JOB_NOT_FOUND}"),
-                )
-            }
-            Some(e) => e.clone(),
-            None => lost,
-        });
+    let lost = job_missing(run);
+    let before = run.status.error.clone();
+    let mut news = super::record_problems(&mut run.status.error, &problems);
+    if lost && !problems.is_empty() {
+        let message = problems
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let combined = error_json(
+            "ValidationException",
+            &format!("{message}; and the job is lost: {JOB_NOT_FOUND}"),
+        );
+        news = (before.as_deref() != Some(combined.as_str())).then_some(message);
+        run.status.error = Some(combined);
+    } else if lost && run.status.error.is_none() {
+        run.status.error = Some(error_json(JOB_NOT_FOUND_ERROR, JOB_NOT_FOUND));
     }
     if let Some(message) = news {
         run.event(EventType::Warning, VALIDATION_ERROR, message)
@@ -487,10 +486,21 @@ async fn reconcile_live(
         // Suspended, or the job already ended: restore from what is recorded.
         let stateless =
             desired.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
+        // A suspend recorded where it left the state (its savepoint, or the checkpoint it
+        // cancelled after): newer than any savepoint before it.
+        let suspended_with_state = last.spec.job.as_ref().map(|j| {
+            j.desired_state() == JobState::Suspended && j.upgrade_mode() != UpgradeMode::Stateless
+        }) == Some(true);
+        let left_at = run
+            .status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.upgrade_savepoint_path.clone())
+            .filter(|_| suspended_with_state);
         if stateless {
             None
         } else {
-            newest_known_state(run)
+            left_at.or_else(|| newest_known_state(run))
         }
     };
     if desired_state == JobState::Suspended {
@@ -848,6 +858,18 @@ async fn suspend(
                 .get_or_insert_with(Default::default)
                 .savepoint_info
                 .get_or_insert_with(Default::default);
+            // A periodic or manual savepoint in flight is not the stop: let it finish (and be
+            // recorded) first, or its completion would be taken for the job's stop.
+            if info.trigger_id.is_some() && info.trigger_type != Some(SnapshotTriggerType::Upgrade)
+            {
+                let nonce = run
+                    .last_reconciled()
+                    .and_then(|l| l.spec.job)
+                    .and_then(|j| j.savepoint_trigger_nonce);
+                super::savepoint::poll_savepoint(run, at, conf, nonce).await?;
+                run.write_status().await?;
+                return Ok(Suspended::Pending);
+            }
             let Some(trigger) = info.trigger_id.clone() else {
                 if let Some(path) = upgrade_savepoint_since_deploy(run) {
                     // Stopped with a savepoint already; a crash came before the next step.
@@ -1008,15 +1030,45 @@ async fn cleanup(
         run.write_status().await?;
     }
     let spec = run.job.spec.clone();
+    // A session cluster that is up but not answering (REST down, JobManager restarting) may
+    // still run the job: wait for it rather than leave the job running behind (upstream
+    // removes the resource at once). A cluster that is gone, failing or being deleted runs
+    // nothing of it.
+    let may_run = !job_missing(run)
+        && run.job_id().is_some()
+        && !run
+            .job_state()
+            .map(|s| s.is_globally_terminal())
+            .unwrap_or(false)
+        && run
+            .last_reconciled()
+            .and_then(|l| l.spec.job.map(|j| j.desired_state()))
+            == Some(JobState::Running);
+    let coming_back = session
+        .filter(|s| s.metadata.deletion_timestamp.is_none())
+        .and_then(|s| s.status.as_ref())
+        .and_then(|s| s.job_manager_deployment_status)
+        .map(|jm| {
+            matches!(
+                jm,
+                JobManagerDeploymentStatus::Deploying
+                    | JobManagerDeploymentStatus::DeployedNotReady
+            )
+        })
+        .unwrap_or(false);
+    if may_run && coming_back {
+        let conf = run.config(session, &spec);
+        return Ok(Some(Requeue(conf.progress_check_interval())));
+    }
     if let (Some(session), Some(_)) = (session.filter(|s| ready(s)), run.job_id()) {
         let conf = run.config(Some(session), &spec);
         let at = endpoint(session, &conf);
         observe(run, &at).await?;
         let running = !job_missing(run)
             && !run
-            .job_state()
-            .map(|s| s.is_globally_terminal())
-            .unwrap_or(false)
+                .job_state()
+                .map(|s| s.is_globally_terminal())
+                .unwrap_or(false)
             && run
                 .last_reconciled()
                 .and_then(|l| l.spec.job.map(|j| j.desired_state()))

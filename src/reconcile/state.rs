@@ -47,8 +47,18 @@ pub async fn remember_latest_checkpoint(
     let Ok(stats) = flink.checkpoints(at, job_id).await else {
         return false;
     };
-    // A stop-with-savepoint leaves its savepoint in `latest.savepoint`, not `completed`.
-    let newest = [stats.latest.completed, stats.latest.savepoint]
+    // A stop-with-savepoint leaves its savepoint in `latest.savepoint`, not `completed`; a job
+    // that stopped before its first checkpoint still has the state it was restored from.
+    let restored = stats.latest.restored.and_then(|r| {
+        r.external_path
+            .map(|path| crate::ports::CompletedCheckpoint {
+                id: r.id,
+                external_path: path,
+                latest_ack_timestamp: r.restore_timestamp,
+                state_size: 0,
+            })
+    });
+    let newest = [stats.latest.completed, stats.latest.savepoint, restored]
         .into_iter()
         .flatten()
         .max_by_key(|c| (c.latest_ack_timestamp, c.id));
@@ -60,7 +70,10 @@ pub async fn remember_latest_checkpoint(
     // timestamps are when the operator saw a savepoint complete, not when it did: they
     // cannot be compared with Flink's.)
     let info = job.savepoint_info.get_or_insert_with(Default::default);
-    let known = info.last_savepoint.as_ref().and_then(|s| s.location.as_deref());
+    let known = info
+        .last_savepoint
+        .as_ref()
+        .and_then(|s| s.location.as_deref());
     if known != Some(latest.external_path.as_str()) {
         info.last_savepoint = Some(Savepoint {
             time_stamp: Some(latest.latest_ack_timestamp),

@@ -662,12 +662,16 @@ fn rollback_after_the_readiness_timeout_restores_the_upgrade_savepoint() {
              "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}]}})).unwrap()])
     });
     kube.expect_publish_event().returning(|_| Ok(()));
-    kube.expect_list_config_maps().returning(|_, _| {
-        Ok(vec![serde_json::from_value(
+    kube.expect_list_config_maps().returning(|_, selector| {
+        let map = if selector.contains("high-availability") {
             serde_json::json!({"metadata": {"name": "app-cluster-config-map"},
-            "data": {"checkpointID-j1": "file:///cp/j1/chk-3"}}),
-        )
-        .unwrap()])
+                "data": {"checkpointID-j1": "file:///cp/j1/chk-3"}})
+        } else {
+            // The failed deployment's configuration: what it was started from.
+            serde_json::json!({"metadata": {"name": "flink-config-app"},
+                "data": {"config.yaml": format!("execution.savepoint.path: {SAVEPOINT}\n")}})
+        };
+        Ok(vec![serde_json::from_value(map).unwrap()])
     });
     let protocol = Protocol::default();
     protocol.watch(&mut kube);

@@ -398,7 +398,9 @@ async fn suspend_without_running_job(
         delete_cluster(run, false).await?;
         return Ok(Suspend::Done(Restore::LastState));
     }
-    if let Some(path) = savepoint::newest_known_state(run) {
+    // Only a job that stopped for good has its newest state in the status (recorded when it
+    // was seen stopping); one that may still run may have checkpointed since.
+    if let Some(path) = savepoint::newest_known_state(run).filter(|_| terminal) {
         delete_cluster(run, false).await?;
         return Ok(Suspend::Done(Restore::Path(path)));
     }
@@ -416,28 +418,43 @@ async fn suspend_without_running_job(
     )))
 }
 
-/// What the current deployment was started from, as the reconciled spec's upgrade mode and
-/// `upgradeSavepointPath` record it; None when that cannot be told.
+/// What the current deployment was started from, as its Flink configuration (the ConfigMap
+/// the operator wrote for it) says: a savepoint or checkpoint path, else the last state in HA
+/// metadata when HA holds the job, else nothing. None when that cannot be told (no
+/// ConfigMap). The reconciled spec's upgrade mode is not enough: it follows the user's
+/// upgradeMode once the deployment runs.
 async fn start_state_of_current_deployment(
     run: &Run<'_>,
     deployed: &FlinkDeploymentSpec,
 ) -> Result<Option<Restore>, ReconcileError> {
-    let mode = deployed
-        .job
-        .as_ref()
-        .map(|j| j.upgrade_mode())
-        .unwrap_or(UpgradeMode::Stateless);
-    let path = run
-        .status
-        .job_status
-        .as_ref()
-        .and_then(|j| j.upgrade_savepoint_path.clone());
-    Ok(match mode {
-        UpgradeMode::Stateless => Some(Restore::Fresh),
-        UpgradeMode::Savepoint => path.map(Restore::Path),
-        UpgradeMode::LastState if ha_metadata_exists(run).await? => Some(Restore::LastState),
-        UpgradeMode::LastState => None,
-    })
+    let stateless = deployed.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
+    let maps = run
+        .ctx
+        .kube
+        .list_config_maps(
+            &run.namespace,
+            &format!("app={},type=flink-native-kubernetes", run.name),
+        )
+        .await?;
+    let name = cluster::config_map_name(&run.name);
+    let Some(config) = maps
+        .iter()
+        .find(|m| m.metadata.name.as_deref() == Some(name.as_str()))
+        .and_then(|m| m.data.as_ref())
+        .and_then(|d| d.get("config.yaml"))
+    else {
+        return Ok(stateless.then_some(Restore::Fresh));
+    };
+    let path = config
+        .lines()
+        .find_map(|l| l.strip_prefix("execution.savepoint.path: "))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
+    Ok(Some(match path {
+        Some(p) => Restore::Path(p),
+        None if ha_metadata_exists(run).await? => Restore::LastState,
+        None => Restore::Fresh,
+    }))
 }
 
 /// The job of the current deployment never ran: it was never seen running (its start time
@@ -470,6 +487,15 @@ pub async fn upgrade(
     run: &mut Run<'_>,
     desired: &FlinkDeploymentSpec,
 ) -> Result<bool, ReconcileError> {
+    // After a rollback the stable spec is what runs (the reconciled one failed): the upgrade
+    // starts from it, and whatever happens to the upgrade, the status says so.
+    if let Some(recon) = run.status.reconciliation_status.as_mut() {
+        if recon.state == Some(ReconciliationState::RolledBack) && recon.last_stable_spec.is_some()
+        {
+            recon.last_reconciled_spec = recon.last_stable_spec.clone();
+            recon.state = Some(ReconciliationState::Deployed);
+        }
+    }
     let Some(reconciled) = run.last_reconciled() else {
         return Ok(true);
     };

@@ -156,7 +156,10 @@ pub fn history(specs: &[&Value]) -> Result<String, String> {
                 .unwrap_or_default()
         };
         if UPSTREAM.iter().any(|u| error.contains(u)) {
-            return Err(format!("spec {} of the history waits for the user: {error}", i + 1));
+            return Err(format!(
+                "spec {} of the history waits for the user: {error}",
+                i + 1
+            ));
         }
         sim.act(&Action::Advance(Duration::from_secs(60)))?;
         if let Some(v) = sim.take_violation() {

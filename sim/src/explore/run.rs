@@ -231,7 +231,8 @@ fn run(
     if settings.liveness {
         let _ = sim.act(&Action::Heal(None));
         flat.push(plain(Action::Heal(None)));
-        match liveness(&mut sim, settings.liveness_bound) {
+        let pending = |s: &Simulation| invalid_specs_reported(s, scenario).err();
+        match liveness_with(&mut sim, settings.liveness_bound, &pending) {
             Ok(settle) => report.settle_ms = Some(settle),
             Err(e) => {
                 report.checks = sim.invariant_checks();
@@ -322,12 +323,23 @@ fn push_advance(flat: &mut Vec<Step>, ms: u64) {
 /// The liveness phase: steady within the bound, and still steady [`CONFIRM`] later.
 /// Returns the time it took.
 pub(crate) fn liveness(sim: &mut Simulation, bound: Duration) -> Result<u64, String> {
+    liveness_with(sim, bound, &|_| None)
+}
+
+/// [`liveness`], where `pending` names more that must settle (an invalid spec the operator
+/// has not reported yet: it may not have seen it, when its watch event was lost, until the
+/// next re-list).
+fn liveness_with(
+    sim: &mut Simulation,
+    bound: Duration,
+    pending: &dyn Fn(&Simulation) -> Option<String>,
+) -> Result<u64, String> {
     let start = sim.elapsed_ms();
     let bound = bound.as_millis() as u64;
     let mut steady_since: Option<u64> = None;
     loop {
         let elapsed = sim.elapsed_ms() - start;
-        match unsteady(sim) {
+        match unsteady(sim).or_else(|| pending(sim)) {
             None => {
                 let since = *steady_since.get_or_insert(elapsed);
                 if elapsed - since >= CONFIRM.as_millis() as u64 {
