@@ -8,7 +8,7 @@ use flink_sim::runner::{check_crash_points, Simulation};
 use flink_sim::timeline::render;
 
 /// The simulation allocates and frees small JSON values and strings at a high rate; mimalloc
-/// does that markedly faster than the system allocator (`flink-sim bench`: about 15 %).
+/// does that faster than glibc's (`flink-sim bench`, 1,000 × 1 h: about 11 % less wall time).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
