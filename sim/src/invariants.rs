@@ -396,10 +396,25 @@ impl Invariants {
         let turned_running = running && before["jobStatus"]["state"].as_str() != Some("RUNNING");
         let the_job = || {
             let job_id = js["jobId"].as_str()?;
-            w.clusters
-                .values()
+            // The clusters the world recorded this job on, in cluster order, as a look at
+            // every cluster would meet them; every other cluster only if none has it.
+            let recorded: BTreeSet<&(String, String)> = w
+                .jobs_of(id)
+                .filter(|r| r.job_id == job_id)
+                .map(|r| &r.cluster)
+                .collect();
+            let matches = |j: &&crate::flink::Job| j.id == job_id && j.owner == id;
+            recorded
+                .into_iter()
+                .filter_map(|c| w.clusters.get(c))
                 .flat_map(|c| c.jobs.iter())
-                .find(|j| j.id == job_id && j.owner == id)
+                .find(matches)
+                .or_else(|| {
+                    w.clusters
+                        .values()
+                        .flat_map(|c| c.jobs.iter())
+                        .find(matches)
+                })
         };
         if turned_running && job_wanted && !deleting {
             let job_id = js["jobId"].as_str().unwrap_or_default();
@@ -419,11 +434,7 @@ impl Invariants {
         if turned_stable && running && job_wanted && !deleting {
             let spec = reconciled.as_ref().unwrap();
             if let (Some(job), Some(p)) = (the_job(), spec["job"]["parallelism"].as_i64()) {
-                let record = w
-                    .jobs
-                    .iter()
-                    .rev()
-                    .find(|r| r.job_id == job.id && r.owner == id);
+                let record = w.jobs_of(id).rev().find(|r| r.job_id == job.id);
                 if let Some(r) = record {
                     if p > 0 && r.parallelism != p {
                         found.push(format!(

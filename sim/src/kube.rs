@@ -424,13 +424,15 @@ impl KubeStore {
         status: Value,
         expected_rv: Option<&str>,
     ) -> Result<Value, ApiError> {
-        let Some(mut current) = self.objects.get(key).cloned() else {
+        // In place: a status write leaves labels and owners, so the indexes, as they are.
+        let Some(current) = self.objects.get_mut(key) else {
             return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
         };
-        check_rv(&current, expected_rv)?;
+        check_rv(current, expected_rv)?;
         current["status"] = status;
-        self.bump(&mut current);
-        self.put(key.clone(), current.clone());
+        self.next_resource_version += 1;
+        current["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
+        let current = current.clone();
         self.emit(key, &current, false);
         Ok(current)
     }
@@ -441,10 +443,11 @@ impl KubeStore {
         if self.objects.get(key).and_then(|c| c.get("status")) == Some(&status) {
             return;
         }
-        if let Some(mut current) = self.objects.get(key).cloned() {
+        if let Some(current) = self.objects.get_mut(key) {
             current["status"] = status;
-            self.bump(&mut current);
-            self.put(key.clone(), current.clone());
+            self.next_resource_version += 1;
+            current["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
+            let current = current.clone();
             self.emit(key, &current, false);
         }
     }

@@ -397,14 +397,6 @@ impl Simulation {
             (journal, w.fault_log[self.faults_seen..].to_vec())
         };
         self.faults_seen += faults.len();
-        // What was written to Flink resources, for the invariants on statuses.
-        let writes: Vec<(String, Option<Value>)> = journal
-            .iter()
-            .filter_map(|(_, item)| match item {
-                Journal::Resource(id, obj) => Some((id.clone(), obj.clone())),
-                Journal::Event(_) => None,
-            })
-            .collect();
         for (at, resource, text, heal) in faults {
             let what = if heal {
                 What::Heal(text)
@@ -417,6 +409,9 @@ impl Simulation {
                 what,
             });
         }
+        // What was written to Flink resources, for the invariants on statuses (taken out of
+        // the journal below, without a copy).
+        let mut writes: Vec<(String, Option<Value>)> = Vec::new();
         for (at, item) in journal {
             let at_ms = (at - self.start).max(0) as u64;
             match item {
@@ -433,9 +428,10 @@ impl Simulation {
                     self.seen.remove(&id);
                     self.timeline.push(Entry {
                         at_ms,
-                        resource: id,
+                        resource: id.clone(),
                         what: What::Step("removed from the API".into()),
                     });
+                    writes.push((id, None));
                 }
                 Journal::Resource(id, Some(obj)) => {
                     let status = &obj["status"];
@@ -465,7 +461,8 @@ impl Simulation {
                             });
                         }
                     }
-                    self.seen.insert(id, now);
+                    self.seen.insert(id.clone(), now);
+                    writes.push((id, Some(obj)));
                 }
             }
         }

@@ -166,6 +166,8 @@ struct Changed {
     /// The newest job record per (cluster, job id) and per owner, over `jobs[..indexed]`.
     job_by_id: BTreeMap<((String, String), String), usize>,
     job_by_owner: BTreeMap<String, usize>,
+    /// Every job record's position per owner, in order, over `jobs[..jobs_indexed]`.
+    jobs_of_owner: BTreeMap<String, Vec<usize>>,
     jobs_indexed: usize,
     /// `state_log` positions per owner, over `state_log[..states_indexed]`.
     states_by_owner: BTreeMap<String, Vec<usize>>,
@@ -718,6 +720,7 @@ impl World {
             let r = &self.jobs[i];
             c.job_by_id.insert((r.cluster.clone(), r.job_id.clone()), i);
             c.job_by_owner.insert(r.owner.clone(), i);
+            c.jobs_of_owner.entry(r.owner.clone()).or_default().push(i);
             c.jobs_indexed += 1;
         }
     }
@@ -1292,6 +1295,26 @@ impl World {
                 .push(i);
             c.states_indexed += 1;
         }
+    }
+
+    /// Every job record of a resource (`jobs` entries of that owner), in order.
+    pub fn jobs_of<'a>(
+        &'a self,
+        owner: &str,
+    ) -> impl DoubleEndedIterator<Item = &'a JobRecord> + 'a {
+        let c = &self.changed;
+        let indexed = c
+            .jobs_of_owner
+            .get(owner)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|i| &self.jobs[*i]);
+        let owner = owner.to_string();
+        let rest = self.jobs[c.jobs_indexed.min(self.jobs.len())..]
+            .iter()
+            .filter(move |r| r.owner == owner);
+        indexed.chain(rest)
     }
 
     /// Every state a resource's jobs completed (`state_log` entries of that owner), in order.

@@ -282,7 +282,7 @@ pub fn plan(n: usize, duration: Duration, seed: u64) -> Plan {
     let duration_ms = duration.as_millis() as i64;
     let hours = duration_ms as f64 / 3_600_000.0;
     // Deployments arrive over the first tenth of the run (at most 6 minutes).
-    let arrival = (duration_ms / 10).min(6 * 60 * 1000).max(1000);
+    let arrival = (duration_ms / 10).clamp(1000, 6 * 60 * 1000);
     let mut deployments = Vec::with_capacity(n);
     let mut events = Vec::new();
     let mut serial = 0i64;
