@@ -130,7 +130,7 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
     if diff_type == DiffType::SavepointRedeploy {
         upgrade::savepoint_redeploy(run, &desired).await?;
     } else {
-        let finished = upgrade::upgrade(run, &desired).await?;
+        let finished = Box::pin(upgrade::upgrade(run, &desired)).await?;
         if !finished {
             run.write_status().await?;
             return Ok(Some(Requeue(

@@ -866,7 +866,7 @@ async fn suspend(
                     .last_reconciled()
                     .and_then(|l| l.spec.job)
                     .and_then(|j| j.savepoint_trigger_nonce);
-                super::savepoint::poll_savepoint(run, at, conf, nonce).await?;
+                Box::pin(super::savepoint::poll_savepoint(run, at, conf, nonce)).await?;
                 run.write_status().await?;
                 return Ok(Suspended::Pending);
             }

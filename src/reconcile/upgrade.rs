@@ -327,7 +327,7 @@ async fn suspend_job(
                     return Ok(Suspend::Done(Restore::LastState));
                 }
                 // Wait for the job to run (the observer does not look mid-upgrade).
-                super::observe::refresh_mid_upgrade(run, deployed).await?;
+                Box::pin(super::observe::refresh_mid_upgrade(run, deployed)).await?;
                 return Ok(Suspend::Pending);
             }
             savepoint::trigger_upgrade_savepoint(run, deployed).await?;
@@ -388,7 +388,7 @@ async fn suspend_without_running_job(
 ) -> Result<Suspend, ReconcileError> {
     // A deployment whose job never started holds no newer state than what it started from.
     if never_ran_since_deploy(run) {
-        if let Some(restore) = start_state_of_current_deployment(run, deployed).await? {
+        if let Some(restore) = Box::pin(start_state_of_current_deployment(run, deployed)).await? {
             delete_cluster(run, false).await?;
             return Ok(Suspend::Done(restore));
         }
@@ -410,7 +410,7 @@ async fn suspend_without_running_job(
     {
         // Not reachable yet and nothing known: wait rather than guess. The observer does not
         // look mid-upgrade, so look here, or a cluster that comes up is never seen to.
-        super::observe::refresh_mid_upgrade(run, deployed).await?;
+        Box::pin(super::observe::refresh_mid_upgrade(run, deployed)).await?;
         return Ok(Suspend::Pending);
     }
     Err(ReconcileError::UpgradeFailed(format!(
@@ -533,7 +533,7 @@ pub async fn upgrade(
             .as_ref()
             .map(|j| j.upgrade_mode())
             .unwrap_or(UpgradeMode::Stateless);
-        match suspend_job(run, deployed, mode).await? {
+        match Box::pin(suspend_job(run, deployed, mode)).await? {
             Suspend::Pending => return Ok(false),
             Suspend::Done(restore) => restore,
         }
@@ -753,7 +753,7 @@ pub async fn perform_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
     // If the failed spec never ran its job, the state it was started from is still the
     // newest; otherwise its latest checkpoint is, in HA metadata.
     let unstarted = if never_ran_since_deploy(run) {
-        start_state_of_current_deployment(run, &reconciled.spec).await?
+        Box::pin(start_state_of_current_deployment(run, &reconciled.spec)).await?
     } else {
         None
     };
