@@ -535,7 +535,16 @@ pub async fn upgrade(
             .unwrap_or(UpgradeMode::Stateless);
         match Box::pin(suspend_job(run, deployed, mode)).await? {
             Suspend::Pending => return Ok(false),
-            Suspend::Done(restore) => restore,
+            Suspend::Done(restore) => {
+                // Where the state was left is what a resume starts from, not an older path.
+                if let Restore::Path(path) = &restore {
+                    run.status
+                        .job_status
+                        .get_or_insert_with(Default::default)
+                        .upgrade_savepoint_path = Some(path.clone());
+                }
+                restore
+            }
         }
     } else {
         // Resuming (or changing a suspended spec): restore as the last suspend recorded.
