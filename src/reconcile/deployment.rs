@@ -185,15 +185,7 @@ fn record_ignored_changes(
 ) {
     let mut merged = desired.clone();
     if let (Some(m), Some(r)) = (merged.job.as_mut(), reconciled.job.as_ref()) {
-        // Nonces are consumed when acted on, and the job state is what runs.
-        m.savepoint_trigger_nonce = r.savepoint_trigger_nonce;
-        m.checkpoint_trigger_nonce = r.checkpoint_trigger_nonce;
-        m.state = r.state;
-        // A suspended job's recorded mode says how it comes back (from HA, a savepoint or
-        // fresh): a new upgradeMode must not rewrite how its state was kept.
-        if r.desired_state() == JobState::Suspended {
-            m.upgrade_mode = r.upgrade_mode;
-        }
+        super::keep_reconciled_job_fields(m, r);
     }
     if &merged == reconciled {
         if run.status.observed_generation != run.fd.metadata.generation {

@@ -277,6 +277,30 @@ pub fn clear_error_of(error: &mut Option<String>, kind: &str) {
     }
 }
 
+/// For a change that needs no restart: the reconciled job's fields the new spec must not
+/// rewrite. Nonces are consumed when acted on, the job state is what runs, and a suspended
+/// job's recorded mode says how it comes back (from HA, a savepoint or fresh).
+pub fn keep_reconciled_job_fields(
+    merged: &mut crate::crd::JobSpec,
+    reconciled: &crate::crd::JobSpec,
+) {
+    merged.savepoint_trigger_nonce = reconciled.savepoint_trigger_nonce;
+    merged.checkpoint_trigger_nonce = reconciled.checkpoint_trigger_nonce;
+    merged.state = reconciled.state;
+    if reconciled.desired_state() == crate::crd::JobState::Suspended {
+        merged.upgrade_mode = reconciled.upgrade_mode;
+    }
+}
+
+/// The validation problems as one message.
+pub fn problems_message(problems: &[crate::validation::Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Records validation problems in `error` (or clears a validation error when there are
 /// none). Returns the message to publish as an event when the problems are news.
 pub fn record_problems(
@@ -287,11 +311,7 @@ pub fn record_problems(
         clear_error_of(error, "ValidationException");
         return None;
     }
-    let message = problems
-        .iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join("; ");
+    let message = problems_message(problems);
     let json = error_json("ValidationException", &message);
     if error.as_deref() == Some(json.as_str()) {
         return None;

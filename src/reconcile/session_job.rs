@@ -339,11 +339,7 @@ async fn reconcile_live(
     let before = run.status.error.clone();
     let mut news = super::record_problems(&mut run.status.error, &problems);
     if lost && !problems.is_empty() {
-        let message = problems
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let message = super::problems_message(&problems);
         let combined = error_json(
             "ValidationException",
             &format!("{message}; and the job is lost: {JOB_NOT_FOUND}"),
@@ -535,14 +531,7 @@ fn record_ignored_changes(
 ) {
     let mut merged = desired.clone();
     if let (Some(m), Some(r)) = (merged.job.as_mut(), reconciled.job.as_ref()) {
-        // Nonces are consumed when acted on, and the job state is what runs.
-        m.savepoint_trigger_nonce = r.savepoint_trigger_nonce;
-        m.checkpoint_trigger_nonce = r.checkpoint_trigger_nonce;
-        m.state = r.state;
-        // A suspended job's recorded mode says how it comes back.
-        if r.desired_state() == JobState::Suspended {
-            m.upgrade_mode = r.upgrade_mode;
-        }
+        super::keep_reconciled_job_fields(m, r);
     }
     let generation = run.job.metadata.generation;
     if &merged != reconciled {
