@@ -48,8 +48,11 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Something changed: reconcile as soon as possible.
+    /// Something changed: reconcile as soon as possible. A failing resource starts its
+    /// backoff over: the change may be the fix, and a transient error after it should not
+    /// wait as long as the errors before it did (the backoff grows past a quarter hour).
     pub fn notify(&mut self, key: ObjectKey, now: i64) {
+        self.failures.remove(&key);
         match self.due.get(&key).copied() {
             Some(at) if at <= now => {}
             _ => self.schedule(key, now),
@@ -318,6 +321,18 @@ mod tests {
         }
         assert_eq!(s.backoff(&key("a"), &conf), Duration::from_secs(60));
         s.succeeded(&key("a"));
+        assert_eq!(s.backoff(&key("a"), &conf), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_change_starts_the_backoff_over() {
+        let mut s = Scheduler::default();
+        let conf = EffectiveConfig::default();
+        for _ in 0..10 {
+            s.backoff(&key("a"), &conf);
+        }
+        assert!(s.backoff(&key("a"), &conf) > Duration::from_secs(200));
+        s.notify(key("a"), 0);
         assert_eq!(s.backoff(&key("a"), &conf), Duration::from_secs(5));
     }
 }

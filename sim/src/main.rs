@@ -12,7 +12,7 @@ use flink_sim::timeline::render;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html] [--crash-points]\n       flink-sim serve [--port P] [--speed X] [--seed N] [--crds] [--kubeconfig FILE] [--quiet] [--external-operator]\n       flink-sim explore [--seeds N] [--start S] [--duration D] [--faults LIST] [--scenario FILE...] [--systematic] [--oracles] [--keep-going] [--out DIR]\n       flink-sim bench --deployments N [--duration 1h] [--seed S] [--operator KEY=VALUE]... [--progress]";
+const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html] [--crash-points] [--trace]\n       flink-sim serve [--port P] [--speed X] [--seed N] [--crds] [--kubeconfig FILE] [--quiet] [--external-operator]\n       flink-sim explore [--seeds N] [--start S] [--duration D] [--faults LIST] [--scenario FILE...] [--systematic] [--oracles] [--keep-going] [--out DIR]\n       flink-sim bench --deployments N [--duration 1h] [--seed S] [--operator KEY=VALUE]... [--progress]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +33,7 @@ fn main() -> ExitCode {
     let mut seed = None;
     let mut html = None;
     let mut crash_points = false;
+    let mut trace = false;
     let mut rest = args[1..].iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
                 }
             },
             "--crash-points" => crash_points = true,
+            "--trace" => trace = true,
             "--timeline" => match rest.next() {
                 Some(p) => html = Some(PathBuf::from(p)),
                 None => {
@@ -75,7 +77,9 @@ fn main() -> ExitCode {
         scenario.seed = s;
     }
     println!("scenario: {} (seed {})", scenario.name, scenario.seed);
-    let outcome = Simulation::new(&scenario).run(&scenario);
+    let mut simulation = Simulation::new(&scenario);
+    simulation.trace = trace;
+    let outcome = simulation.run(&scenario);
     print!("{}", render(&outcome.timeline));
     for (name, statuses) in &outcome.snapshots {
         println!("--- statuses at {name}");

@@ -72,6 +72,8 @@ pub struct Simulation {
     /// after every step; statuses written are checked every time regardless).
     state_check_interval: i64,
     next_state_check: i64,
+    /// Print every reconcile and how it ended to stderr (`flink-sim run --trace`).
+    pub trace: bool,
 }
 
 /// One reconcile, for benchmarks: which resource, when (epoch ms), and the requests it made.
@@ -130,6 +132,7 @@ impl Simulation {
             reconcile_log: None,
             state_check_interval: 0,
             next_state_check: i64::MIN,
+            trace: false,
         }
     }
 
@@ -284,7 +287,16 @@ impl Simulation {
                 operator_config: &self.operator_config,
             };
             // Errors are retried with backoff by the controller; the run shows their effects.
-            let _ = block_on(controller::reconcile_key(&ctx, &mut self.scheduler, &key));
+            let result = block_on(controller::reconcile_key(&ctx, &mut self.scheduler, &key));
+            if self.trace {
+                let ms = now - self.start;
+                let at = format!("+{:>4}:{:02}.{:03}", ms / 60_000, ms / 1000 % 60, ms % 1000);
+                let id = format!("{}/{}/{}", key.kind.as_str(), key.namespace, key.name);
+                match result {
+                    Ok(()) => eprintln!("{at} reconcile {id}: ok"),
+                    Err(e) => eprintln!("{at} reconcile {id}: {e}"),
+                }
+            }
             if let Some(before) = before {
                 let after = self.world().counters.clone();
                 if let Some(log) = self.reconcile_log.as_mut() {

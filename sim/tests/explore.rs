@@ -58,6 +58,40 @@ fn a_fixed_seed_range_holds_every_invariant() {
     assert!(summary.checks > 0);
 }
 
+/// Every regression scenario, as the workload of a run without random faults, passes the
+/// explorer's checks too: liveness after its last step, and every invalid spec said in its
+/// status (checks a scenario's own awaits do not make).
+#[test]
+fn every_regression_passes_the_explorer_checks() {
+    let dir = library("regressions");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().map(|e| e == "yaml").unwrap_or(false))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 19, "{} regressions", files.len());
+    let opts = Options {
+        seeds: 1,
+        faults: Vec::new(),
+        scenarios: files
+            .iter()
+            .map(|f| load_scenario(f).unwrap_or_else(|e| panic!("{e}")))
+            .collect(),
+        shrink: false,
+        stop_at_first: false,
+        ..Options::default()
+    };
+    let summary = explore::explore(&opts, &quiet);
+    println!("{}", summary.render());
+    assert_eq!(summary.runs, files.len() as u64);
+    assert!(
+        summary.violations.is_empty(),
+        "violations: {:#?}",
+        summary.violations
+    );
+}
+
 #[test]
 fn a_seed_replays_exactly_and_its_flat_run_too() {
     for seed in [3, 17] {

@@ -312,12 +312,43 @@ pub fn record_problems(
         return None;
     }
     let message = problems_message(problems);
-    let json = error_json("ValidationException", &message);
-    if error.as_deref() == Some(json.as_str()) {
+    // Already said, alone or with what else stands in the way (see `with_problems`).
+    let said = error
+        .as_deref()
+        .and_then(validation_message)
+        .map(|m| m == message || m.starts_with(&format!("{message}; ")))
+        .unwrap_or(false);
+    if said {
         return None;
     }
-    *error = Some(json);
+    *error = Some(error_json("ValidationException", &message));
     Some(message)
+}
+
+/// The message of a recorded validation error, if `error` is one.
+fn validation_message(error: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(error).ok()?;
+    if !value["type"].as_str()?.ends_with(".ValidationException") {
+        return None;
+    }
+    value["message"].as_str().map(str::to_string)
+}
+
+/// The error to record for `failure` (of type `kind`) when `error` holds this reconcile's
+/// validation problems: both, so an invalid spec stays said while the last valid one
+/// cannot be carried out (the failure's type is named in the message: the reconcile and
+/// the lifecycle look for it). Otherwise the failure alone.
+pub fn with_problems(error: Option<&str>, kind: &str, failure: &str) -> String {
+    match error.and_then(validation_message) {
+        Some(problems) => {
+            let problems = problems.split("; and ").next().unwrap_or_default();
+            error_json(
+                "ValidationException",
+                &format!("{problems}; and {kind}: {failure}"),
+            )
+        }
+        None => error_json(kind, failure),
+    }
 }
 
 /// The error JSON upstream writes to `status.error` (a serialized FlinkResourceException).

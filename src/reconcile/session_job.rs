@@ -275,7 +275,13 @@ pub async fn reconcile(
         }
         Err(ReconcileError::Artifact(e)) => {
             // Nothing was changed for it: the jar is fetched before the running job is touched.
-            let error = error_json(ARTIFACT_ERROR, &e.to_string());
+            // A lost job stays said beside it (the lifecycle and deletion go by it).
+            let message = if job_missing(&run) {
+                format!("{e}; and the job is lost: {JOB_NOT_FOUND}")
+            } else {
+                e.to_string()
+            };
+            let error = error_json(ARTIFACT_ERROR, &message);
             if run.status.error.as_deref() != Some(error.as_str()) {
                 run.event(EventType::Warning, ARTIFACT_FETCH_FAILED, e.to_string())
                     .await;
@@ -703,8 +709,30 @@ async fn job_not_found(run: &mut JobRun<'_>) {
     let Some(deployed) = deployed else {
         return;
     };
-    if run.recon_state() == Some(ReconciliationState::Upgrading) {
+    // While a stop is in flight the job cannot be just submitted: Flink lists a stopped job
+    // (FINISHED) for an hour, so a job that is gone was lost with its cluster, and so was
+    // the stop's savepoint.
+    let stopping = run
+        .status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.savepoint_info.as_ref())
+        .map(|i| i.trigger_type == Some(SnapshotTriggerType::Upgrade))
+        .unwrap_or(false);
+    if run.recon_state() == Some(ReconciliationState::Upgrading) && !stopping {
         return; // just submitted, or being replaced: the reconciler knows better
+    }
+    if stopping {
+        if let Some(info) = run
+            .status
+            .job_status
+            .as_mut()
+            .and_then(|j| j.savepoint_info.as_mut())
+        {
+            info.trigger_id = None;
+            info.trigger_type = None;
+            info.trigger_timestamp = None;
+        }
     }
     if !job_missing(run) {
         run.event(EventType::Warning, MISSING, JOB_NOT_FOUND.to_string())

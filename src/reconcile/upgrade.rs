@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::events::*;
 use super::observe::{endpoint, job_state, set_job_state};
 use super::savepoint;
-use super::{derive_job_id, error_json, ReconcileError, Run};
+use super::{derive_job_id, ReconcileError, Run};
 use crate::cluster::{self, DeployOptions};
 use crate::crd::{
     FlinkDeploymentSpec, FlinkJobState, JobManagerDeploymentStatus as Jm, JobState,
@@ -854,7 +854,11 @@ pub async fn recover_jobmanager(
 
 /// Records an upgrade failure in status and as an event; the upgrade is retried with backoff.
 pub async fn report_upgrade_failure(run: &mut Run<'_>, message: &str) {
-    run.status.error = Some(error_json("UpgradeFailureException", message));
+    run.status.error = Some(super::with_problems(
+        run.status.error.as_deref(),
+        "UpgradeFailureException",
+        message,
+    ));
     run.event(
         EventType::Warning,
         UPGRADE_FAILED,
