@@ -48,11 +48,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Something changed: reconcile as soon as possible. A failing resource starts its
-    /// backoff over: the change may be the fix, and a transient error after it should not
-    /// wait as long as the errors before it did (the backoff grows past a quarter hour).
+    /// Something changed: reconcile as soon as possible.
     pub fn notify(&mut self, key: ObjectKey, now: i64) {
-        self.failures.remove(&key);
         match self.due.get(&key).copied() {
             Some(at) if at <= now => {}
             _ => self.schedule(key, now),
@@ -112,6 +109,13 @@ impl Scheduler {
     pub fn succeeded(&mut self, key: &ObjectKey) {
         self.failures.remove(key);
     }
+
+    /// The user changed the spec: a failing resource starts its backoff over. The change may
+    /// be the fix, and a transient error after it should not wait as long as the errors
+    /// before it did (the backoff grows past a quarter hour).
+    pub fn restart_backoff(&mut self, key: &ObjectKey) {
+        self.failures.remove(key);
+    }
 }
 
 /// Which resource a watched change concerns, if any is worth a reconcile. Generation-aware as
@@ -121,6 +125,8 @@ impl Scheduler {
 #[derive(Debug, Default)]
 pub struct WatchFilter {
     seen: BTreeMap<(String, String, String), (i64, bool)>,
+    /// Resources whose generation changed since last seen (see `take_new_specs`).
+    new_specs: Vec<ObjectKey>,
 }
 
 impl WatchFilter {
@@ -153,7 +159,11 @@ impl WatchFilter {
                     self.seen.remove(&id);
                     true
                 } else {
-                    self.seen.insert(id, (generation, marked)) != Some((generation, marked))
+                    let before = self.seen.insert(id, (generation, marked));
+                    if before.map(|(g, _)| g != generation).unwrap_or(false) {
+                        self.new_specs.push(key(own, name));
+                    }
+                    before != Some((generation, marked))
                 };
                 if news {
                     out.push(key(own, name));
@@ -176,9 +186,16 @@ impl WatchFilter {
         }
     }
 
+    /// The resources whose spec (generation) changed in the changes seen since the last call;
+    /// not the first sight of one (after a restart every resource is new).
+    pub fn take_new_specs(&mut self) -> Vec<ObjectKey> {
+        std::mem::take(&mut self.new_specs)
+    }
+
     /// Forget everything, as a restarted process does.
     pub fn reset(&mut self) {
         self.seen.clear();
+        self.new_specs.clear();
     }
 }
 
@@ -325,7 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn a_change_starts_the_backoff_over() {
+    fn a_new_spec_starts_the_backoff_over() {
         let mut s = Scheduler::default();
         let conf = EffectiveConfig::default();
         for _ in 0..10 {
@@ -333,6 +350,8 @@ mod tests {
         }
         assert!(s.backoff(&key("a"), &conf) > Duration::from_secs(200));
         s.notify(key("a"), 0);
+        assert!(s.backoff(&key("a"), &conf) > Duration::from_secs(200));
+        s.restart_backoff(&key("a"));
         assert_eq!(s.backoff(&key("a"), &conf), Duration::from_secs(5));
     }
 }

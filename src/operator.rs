@@ -401,6 +401,9 @@ pub async fn run(
                     for key in on_event(&mut filter, &metrics, &kind, event) {
                         scheduler.notify(key, now);
                     }
+                    for key in filter.take_new_specs() {
+                        scheduler.restart_backoff(&key);
+                    }
                 }
                 Some(((kind, _), Err(e))) => tracing::warn!(kind, error = %e, "watch error; retrying"),
                 None => return Err("the watches ended".into()),

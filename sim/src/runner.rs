@@ -180,10 +180,11 @@ impl Simulation {
         let now = self.now();
         for event in events {
             let (kind, ns, name) = &event.key;
-            for key in self
+            let keys = self
                 .watch
-                .on_change(kind, ns, name, &event.object, event.deleted)
-            {
+                .on_change(kind, ns, name, &event.object, event.deleted);
+            let new_specs = self.watch.take_new_specs();
+            for key in keys {
                 if self.world().consume_fault(FaultKind::DropWatchEvents, None) {
                     continue;
                 }
@@ -194,6 +195,9 @@ impl Simulation {
                 }
                 if self.notifications.stale == Some(n) {
                     self.stale_view_now();
+                }
+                if new_specs.contains(&key) {
+                    self.scheduler.restart_backoff(&key);
                 }
                 self.scheduler.notify(key, now);
             }

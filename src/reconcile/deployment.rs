@@ -226,6 +226,9 @@ async fn other_changes(
             .and_then(|r| r.state),
         Some(ReconciliationState::Deployed) | Some(ReconciliationState::RolledBack)
     );
+    if !running_wanted && recon_deployed {
+        return upgrade::remove_suspended_leftovers(run, deployed).await;
+    }
     if !running_wanted || !recon_deployed {
         return Ok(());
     }

@@ -477,12 +477,20 @@ async fn reconcile_live(
             .as_ref()
             .map(|j| j.upgrade_mode())
             .unwrap_or(UpgradeMode::Stateless);
-        match suspend(run, &at, conf, mode).await? {
-            Suspended::Pending => {
+        match suspend(run, &at, conf, mode).await {
+            Ok(Suspended::Pending) => {
                 run.write_status().await?;
                 return Ok(Some(progress));
             }
-            Suspended::Done(path) => path,
+            Ok(Suspended::Done(path)) => path,
+            Err(ReconcileError::Flink(FlinkError::NotFound(_))) => {
+                // The stop was refused: the cluster does not know the job (lost with it).
+                // The next reconcile goes on as for any lost job.
+                stop_found_no_job(run).await;
+                run.write_status().await?;
+                return Ok(Some(progress));
+            }
+            Err(e) => return Err(e),
         }
     } else {
         // Suspended, or the job already ended: restore from what is recorded.
@@ -709,30 +717,8 @@ async fn job_not_found(run: &mut JobRun<'_>) {
     let Some(deployed) = deployed else {
         return;
     };
-    // While a stop is in flight the job cannot be just submitted: Flink lists a stopped job
-    // (FINISHED) for an hour, so a job that is gone was lost with its cluster, and so was
-    // the stop's savepoint.
-    let stopping = run
-        .status
-        .job_status
-        .as_ref()
-        .and_then(|j| j.savepoint_info.as_ref())
-        .map(|i| i.trigger_type == Some(SnapshotTriggerType::Upgrade))
-        .unwrap_or(false);
-    if run.recon_state() == Some(ReconciliationState::Upgrading) && !stopping {
+    if run.recon_state() == Some(ReconciliationState::Upgrading) {
         return; // just submitted, or being replaced: the reconciler knows better
-    }
-    if stopping {
-        if let Some(info) = run
-            .status
-            .job_status
-            .as_mut()
-            .and_then(|j| j.savepoint_info.as_mut())
-        {
-            info.trigger_id = None;
-            info.trigger_type = None;
-            info.trigger_timestamp = None;
-        }
     }
     if !job_missing(run) {
         run.event(EventType::Warning, MISSING, JOB_NOT_FOUND.to_string())
@@ -751,6 +737,29 @@ async fn job_not_found(run: &mut JobRun<'_>) {
             }
         }
     }
+}
+
+/// A stop (sent again after its answer was lost and its time ran out) was answered "no such
+/// job": the session cluster lost the job, and the stop's savepoint with it. Said as for any
+/// lost job; the stop is forgotten.
+async fn stop_found_no_job(run: &mut JobRun<'_>) {
+    if let Some(js) = run.status.job_status.as_mut() {
+        super::state::clear_stop_mark(js);
+        if let Some(info) = js.savepoint_info.as_mut() {
+            info.trigger_id = None;
+            info.trigger_type = None;
+            info.trigger_timestamp = None;
+        }
+    }
+    if let Some(r) = run.status.reconciliation_status.as_mut() {
+        r.state = Some(ReconciliationState::Deployed);
+    }
+    if !job_missing(run) {
+        run.event(EventType::Warning, MISSING, JOB_NOT_FOUND.to_string())
+            .await;
+        run.status.error = Some(error_json(JOB_NOT_FOUND_ERROR, JOB_NOT_FOUND));
+    }
+    run.set_job_state(FlinkJobState::Reconciling);
 }
 
 /// Whether the session cluster was found not to know the job.
@@ -1101,10 +1110,16 @@ async fn cleanup(
             } else {
                 UpgradeMode::Stateless
             };
-            if let Suspended::Pending = suspend(run, &at, &conf, mode).await? {
-                return Ok(Some(Requeue(
-                    Duration::from_secs(2).min(conf.progress_check_interval()),
-                )));
+            match suspend(run, &at, &conf, mode).await {
+                Ok(Suspended::Pending) => {
+                    return Ok(Some(Requeue(
+                        Duration::from_secs(2).min(conf.progress_check_interval()),
+                    )))
+                }
+                Ok(Suspended::Done(_)) => {}
+                // The stop was refused: the cluster does not know the job; nothing to stop.
+                Err(ReconcileError::Flink(FlinkError::NotFound(_))) => stop_found_no_job(run).await,
+                Err(e) => return Err(e),
             }
             run.set_job_state(FlinkJobState::Canceled);
         }

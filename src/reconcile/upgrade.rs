@@ -103,6 +103,41 @@ pub async fn delete_cluster(run: &Run<'_>, delete_ha: bool) -> Result<(), Reconc
     Ok(())
 }
 
+/// A suspended deployment keeps nothing of its cluster but the HA metadata (the user's
+/// state), as upstream's, whose Services and Flink ConfigMap belong to the JobManager
+/// Deployment and go with it. Ours are removed once the suspension is recorded, not with the
+/// Deployment: until then a restarted operator reads from the ConfigMap what the cluster was
+/// started from. The ConfigMap goes last, so its presence says whether anything is left
+/// (one read per reconcile of a suspended deployment, no write).
+pub async fn remove_suspended_leftovers(
+    run: &Run<'_>,
+    deployed: &FlinkDeploymentSpec,
+) -> Result<(), ReconcileError> {
+    let kube = run.ctx.kube;
+    let name = cluster::config_map_name(&run.name);
+    let maps = kube
+        .list_config_maps(
+            &run.namespace,
+            &format!("app={},type=flink-native-kubernetes", run.name),
+        )
+        .await?;
+    if !maps
+        .iter()
+        .any(|m| m.metadata.name.as_deref() == Some(name.as_str()))
+    {
+        return Ok(());
+    }
+    let conf = run.config_of(deployed);
+    let objects = cluster::build(&run.fd, deployed, &conf, &DeployOptions::default());
+    for service in &objects.services {
+        if let Some(service_name) = &service.metadata.name {
+            kube.delete_service(&run.namespace, service_name).await?;
+        }
+    }
+    kube.delete_config_map(&run.namespace, &name).await?;
+    Ok(())
+}
+
 /// Creates (or replaces) every object of the cluster for `spec`.
 pub async fn deploy(
     run: &mut Run<'_>,
