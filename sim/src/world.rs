@@ -531,11 +531,13 @@ impl World {
         let recover = ms(self.settings.pod_startup) + ms(self.settings.job_startup);
         self.touch_cluster(ns, name);
         if let Some(c) = self.clusters.get_mut(&(ns.to_string(), name.to_string())) {
-            for job in c
-                .jobs
-                .iter_mut()
-                .filter(|j| !crate::flink::is_terminal(&j.state))
-            {
+            // A job being cancelled or failing goes on to its end: the lost TaskManager does
+            // not bring it back.
+            for job in c.jobs.iter_mut().filter(|j| {
+                !crate::flink::is_terminal(&j.state)
+                    && j.state != "CANCELLING"
+                    && j.state != "FAILING"
+            }) {
                 job.exceptions.push((now, "org.apache.flink.runtime.jobmaster.JobMasterException: TaskManager with id tm-1 is no longer reachable.".into()));
                 if job.checkpointing() {
                     FlinkCluster::set_state(job, "RESTARTING", now);
