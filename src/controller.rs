@@ -125,7 +125,8 @@ impl Scheduler {
 #[derive(Debug, Default)]
 pub struct WatchFilter {
     seen: BTreeMap<(String, String, String), (i64, bool)>,
-    /// Resources whose generation changed since last seen (see `take_new_specs`).
+    /// Resources whose generation or deletion mark changed since last seen (see
+    /// `take_new_specs`).
     new_specs: Vec<ObjectKey>,
 }
 
@@ -160,7 +161,7 @@ impl WatchFilter {
                     true
                 } else {
                     let before = self.seen.insert(id, (generation, marked));
-                    if before.map(|(g, _)| g != generation).unwrap_or(false) {
+                    if before.map(|b| b != (generation, marked)).unwrap_or(false) {
                         self.new_specs.push(key(own, name));
                     }
                     before != Some((generation, marked))
@@ -186,8 +187,9 @@ impl WatchFilter {
         }
     }
 
-    /// The resources whose spec (generation) changed in the changes seen since the last call;
-    /// not the first sight of one (after a restart every resource is new).
+    /// The resources the user changed (a new generation, or marked for deletion) in the
+    /// changes seen since the last call; not the first sight of one (after a restart every
+    /// resource is new).
     pub fn take_new_specs(&mut self) -> Vec<ObjectKey> {
         std::mem::take(&mut self.new_specs)
     }
