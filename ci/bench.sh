@@ -7,7 +7,7 @@
 #
 # RUNS (default 3) runs of each simulator size; SIZES (default "1000 10000"); DURATION
 # (default 1h); SEED (default 1); OP_SIZES (default "0 1 1000 10000": FlinkDeployments for the
-# operator half; 10000 takes over 15 minutes a run). Results go to $OUT (default target/bench): every run's
+# operator half; 10000 takes a few minutes a run). Results go to $OUT (default target/bench): every run's
 # JSON line, and summary.txt with median, min and max of each figure. Needs a Rust toolchain
 # and python3 (standard library only). Runs one thing at a time: the figures are for a
 # machine that does nothing else.
@@ -82,13 +82,13 @@ def status_kb(pid, field):
             return int(line.split()[1])
     return 0
 
-def wait(what, check, limit=600):
+def wait(what, check, limit=600, period=0.01):
     start = time.time()
     while time.time() - start < limit:
         v = check()
         if v:
             return v
-        time.sleep(0.01)
+        time.sleep(period)
     raise SystemExit(f"timed out waiting for {what}")
 
 class Serve:
@@ -182,7 +182,8 @@ def measure(n):
             if n:
                 wait("the first reconcile", lambda: o.reconciles() >= 1)
                 first = time.time() - o.started
-                wait(f"{n} reconciles", lambda: o.reconciles() >= n, 1800)
+                # Not scraped every 10 ms: the scrapes would take CPU from the operator.
+                wait(f"{n} reconciles", lambda: o.reconciles() >= n, 1800, 0.5)
             time.sleep(5)
             rss, hwm = o.rss()
             return {"rss": rss, "hwm": hwm, "first_reconcile_s": first}

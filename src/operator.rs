@@ -10,15 +10,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::reflector;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
 
 use crate::adapters::artifacts::{credential_env, ObjectStoreFetcher};
-use crate::adapters::cached::{CachedKube, Stores};
+use crate::adapters::cached::{CachedKube, StoreWriter, Stores};
 use crate::adapters::flink_rest::FlinkRestClient;
 use crate::adapters::kube::KubeClient;
 use crate::adapters::metered::MeteredFlink;
@@ -151,7 +150,7 @@ fn flink_kind(kind: &str) -> ApiResource {
 /// One stream of (kind, change) for everything watched. Objects are read untyped, so a
 /// resource that does not decode as our types (say, one without a spec) cannot stall the
 /// watch; its reconcile reports the problem instead.
-/// The watches, merged, with the reflector stores of the Flink kinds they fill.
+/// The watches, merged, with the stores of the Flink kinds they fill.
 struct Watches {
     events: BoxStream<'static, (Source, ChangeOrError)>,
     count: usize,
@@ -174,15 +173,13 @@ fn changes(client: &Client, namespaces: &[String]) -> Watches {
                 Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
                 None => Api::all_with(client.clone(), &resource),
             };
-            let writer = reflector::store::Writer::new(resource.clone());
+            let writer = StoreWriter::default();
             let stores = if kind == "FlinkDeployment" {
                 &mut deployments
             } else {
                 &mut session_jobs
             };
-            stores
-                .scopes
-                .push((scope.clone(), resource, writer.as_reader()));
+            stores.scopes.push((scope.clone(), writer.reader()));
             streams.push(watch(
                 api,
                 kind,
@@ -218,13 +215,16 @@ fn watch(
     kind: &'static str,
     index: usize,
     config: watcher::Config,
-    store: Option<reflector::store::Writer<DynamicObject>>,
+    store: Option<StoreWriter>,
 ) -> BoxStream<'static, (Source, ChangeOrError)> {
     // The watcher lists again by itself after 410 Gone; the backoff spaces out retries when
-    // the API server is unreachable. A reflector fills the store before passing each change on.
+    // the API server is unreachable. The store is filled before each change is passed on.
     let raw = watcher::watcher(api, config);
     let stream = match store {
-        Some(writer) => reflector::reflector(writer, raw).default_backoff().boxed(),
+        Some(mut writer) => raw
+            .inspect_ok(move |event| writer.apply(event))
+            .default_backoff()
+            .boxed(),
         None => raw.default_backoff().boxed(),
     };
     stream.map(move |e| ((kind.to_string(), index), e)).boxed()

@@ -94,6 +94,8 @@ impl Default for ServeOptions {
 const EVENT_TTL_MS: i64 = 3_600_000;
 /// The largest request body taken (the CRDs are about 1 MiB of JSON).
 const BODY_LIMIT: usize = 64 << 20;
+/// How often (virtual time) the invariants look at the whole world.
+const WORLD_CHECK: Duration = Duration::from_secs(1);
 /// The driver's pace when nothing happens.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -226,6 +228,10 @@ pub fn start(options: ServeOptions) -> std::io::Result<(SocketAddr, ServeHandle)
     if options.external_operator {
         sim.without_operator();
     }
+    // A look at every resource and cluster after each of the driver's steps would make every
+    // request wait on it with thousands of resources; the statuses are still checked as they
+    // are written.
+    sim.check_world_every(WORLD_CHECK);
     let world = sim.ports.world.clone();
     {
         let mut w = world.lock().unwrap_or_else(|e| e.into_inner());

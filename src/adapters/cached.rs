@@ -1,5 +1,5 @@
-//! Reads of FlinkDeployments and FlinkSessionJobs from the watches' reflector stores instead
-//! of a GET per reconcile; everything else goes to the API through [`KubeClient`].
+//! Reads of FlinkDeployments and FlinkSessionJobs from the watches' stores instead of a GET
+//! per reconcile; everything else goes to the API through [`KubeClient`].
 //!
 //! A cache can be behind. The watch that wakes a reconcile has updated the store first, so a
 //! change by someone else is seen; the operator's own writes are the risk: right after one,
@@ -7,35 +7,143 @@
 //! fail with 409. So the resourceVersion of every object the operator writes is remembered,
 //! and while the store holds another version of that object the read goes to the API.
 //! Objects not in the store (not listed yet, just created) are read from the API too.
+//!
+//! The stores keep each object as compact JSON text, without `metadata.managedFields` and
+//! kubectl's last-applied-configuration annotation (read by nothing here; a status write
+//! sends the object back, and the API server takes only its status and resourceVersion). As
+//! parsed JSON values an object takes several times the memory of its text, and a read
+//! decodes the text into the typed object straight away.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
-use kube::api::{ApiResource, DynamicObject};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::api::{DynamicObject, ObjectMeta, TypeMeta};
+use kube::runtime::watcher::Event;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::kube::KubeClient;
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
 use crate::ports::{EventRecord, KubeApi, KubeError};
 
+/// kubectl's copy of what it last applied: the whole object again, never read here.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// (namespace, name) → the object's JSON text.
+type Objects = HashMap<(String, String), Arc<str>>;
+
+/// One watch's objects as the operator keeps them (see the module's documentation). Cloning
+/// shares the store.
+#[derive(Default, Clone)]
+pub struct ObjectStore(Arc<RwLock<Objects>>);
+
+impl ObjectStore {
+    /// The object's JSON text, if the store holds it.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<str>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Fills an [`ObjectStore`] from a watch's events, as kube's reflector does: changes go in as
+/// they come, and a (re-)list is collected aside and replaces the store once complete.
+#[derive(Default)]
+pub struct StoreWriter {
+    store: ObjectStore,
+    listing: Objects,
+}
+
+impl StoreWriter {
+    pub fn reader(&self) -> ObjectStore {
+        self.store.clone()
+    }
+
+    pub fn apply(&mut self, event: &Event<DynamicObject>) {
+        let store = || self.store.0.write().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::Apply(o) => {
+                if let Some((key, text)) = entry(o) {
+                    store().insert(key, text);
+                }
+            }
+            Event::Delete(o) => {
+                if let Some((key, _)) = entry(o) {
+                    store().remove(&key);
+                }
+            }
+            Event::Init => self.listing = Objects::new(),
+            Event::InitApply(o) => {
+                if let Some((key, text)) = entry(o) {
+                    // An object that did not change since it was stored keeps its stored text:
+                    // a re-list does not hold every object twice until it is done.
+                    let current = self.store.get(&key.0, &key.1).filter(|c| **c == *text);
+                    self.listing.insert(key, current.unwrap_or(text));
+                }
+            }
+            Event::InitDone => {
+                let listed = std::mem::take(&mut self.listing);
+                *store() = listed;
+            }
+        }
+    }
+}
+
+/// The object as [`DynamicObject`] writes it, with the metadata trimmed.
+#[derive(Serialize)]
+struct Trimmed<'a> {
+    #[serde(flatten)]
+    types: &'a Option<TypeMeta>,
+    metadata: ObjectMeta,
+    #[serde(flatten)]
+    data: &'a serde_json::Value,
+}
+
+/// The store's key and text for an object (none without a name).
+fn entry(object: &DynamicObject) -> Option<((String, String), Arc<str>)> {
+    let name = object.metadata.name.clone()?;
+    let namespace = object.metadata.namespace.clone().unwrap_or_default();
+    let mut metadata = object.metadata.clone();
+    metadata.managed_fields = None;
+    if let Some(annotations) = metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+    let text = serde_json::to_string(&Trimmed {
+        types: &object.types,
+        metadata,
+        data: &object.data,
+    })
+    .ok()?;
+    Some(((namespace, name), text.into()))
+}
+
 /// The stores of one kind: one per watch (all namespaces, or one per watched namespace).
 #[derive(Default, Clone)]
 pub struct Stores {
-    /// (namespace, or None for all; the kind's API resource; the store)
-    pub scopes: Vec<(Option<String>, ApiResource, Store<DynamicObject>)>,
+    /// (namespace, or None for all; the store)
+    pub scopes: Vec<(Option<String>, ObjectStore)>,
 }
 
 impl Stores {
-    fn get(&self, namespace: &str, name: &str) -> Option<std::sync::Arc<DynamicObject>> {
-        let (_, resource, store) = self
+    fn get(&self, namespace: &str, name: &str) -> Option<Arc<str>> {
+        let (_, store) = self
             .scopes
             .iter()
-            .find(|(scope, _, _)| scope.as_deref().map(|s| s == namespace).unwrap_or(true))?;
-        store.get(&ObjectRef::new_with(name, resource.clone()).within(namespace))
+            .find(|(scope, _)| scope.as_deref().map(|s| s == namespace).unwrap_or(true))?;
+        store.get(namespace, name)
     }
 }
 
@@ -75,14 +183,15 @@ impl CachedKube {
     }
 
     /// The cached copy, if it is there and not older than the operator's own last write.
-    fn cached<K: DeserializeOwned>(
+    fn cached<K: DeserializeOwned + kube::Resource>(
         &self,
         stores: &Stores,
         kind: &'static str,
         namespace: &str,
         name: &str,
     ) -> Option<K> {
-        let object = stores.get(namespace, name)?;
+        let text = stores.get(namespace, name)?;
+        let object: K = serde_json::from_str(&text).ok()?;
         let key = (kind, namespace.to_string(), name.to_string());
         let written = self
             .written
@@ -91,12 +200,11 @@ impl CachedKube {
             .get(&key)
             .cloned();
         if let Some(rv) = written {
-            if object.metadata.resource_version.as_deref() != Some(rv.as_str()) {
+            if object.meta().resource_version.as_deref() != Some(rv.as_str()) {
                 return None;
             }
         }
-        let value = serde_json::to_value(object.as_ref()).ok()?;
-        serde_json::from_value(value).ok()
+        Some(object)
     }
 
     fn count(&self, from_cache: bool) {
@@ -234,8 +342,6 @@ impl KubeApi for CachedKube {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::runtime::reflector::store::Writer;
-    use kube::runtime::watcher::Event;
 
     fn object(name: &str, rv: &str) -> DynamicObject {
         serde_json::from_value(serde_json::json!({
@@ -248,22 +354,90 @@ mod tests {
 
     fn cached_kube(objects: &[DynamicObject]) -> CachedKube {
         crate::adapters::init_tls();
-        let resource = ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk("flink.apache.org", "v1beta1", "FlinkDeployment"),
-            "flinkdeployments",
-        );
-        let mut writer = Writer::new(resource.clone());
+        let mut writer = StoreWriter::default();
         for o in objects {
-            writer.apply_watcher_event(&Event::Apply(o.clone()));
+            writer.apply(&Event::Apply(o.clone()));
         }
         let stores = Stores {
-            scopes: vec![(None, resource, writer.as_reader())],
+            scopes: vec![(None, writer.reader())],
         };
         // Nothing answers here: a read that reaches the API fails.
         let client =
             kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap()))
                 .unwrap();
         CachedKube::new(KubeClient::new(client, None), stores, Stores::default())
+    }
+
+    #[tokio::test]
+    async fn the_store_drops_managed_fields_and_the_last_applied_copy_only() {
+        let full = serde_json::json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+            "metadata": {
+                "name": "a", "namespace": "team", "uid": "u-1", "resourceVersion": "7",
+                "generation": 3, "creationTimestamp": "2025-01-01T00:00:00Z",
+                "deletionTimestamp": "2025-01-02T00:00:00Z",
+                "finalizers": ["flinkdeployments.flink.apache.org/finalizer"],
+                "labels": {"team": "a"},
+                "annotations": {"note": "kept", LAST_APPLIED: "{\"a\": 1}"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply",
+                    "apiVersion": "flink.apache.org/v1beta1", "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {}}}]
+            },
+            "spec": {"flinkVersion": "v2_3", "image": "flink:2.3",
+                "flinkConfiguration": {"taskmanager.numberOfTaskSlots": "2"},
+                "job": {"jarURI": "local:///job.jar", "parallelism": 2, "upgradeMode": "savepoint"}},
+            "status": {"lifecycleState": "STABLE", "observedGeneration": 3,
+                "jobStatus": {"state": "RUNNING", "jobId": "j"},
+                "reconciliationStatus": {"state": "DEPLOYED", "lastReconciledSpec": "{\"spec\": {}}"}}
+        });
+        let kube = cached_kube(&[serde_json::from_value(full.clone()).unwrap()]);
+        let cached: FlinkDeployment = kube
+            .cached(&kube.deployments, "FlinkDeployment", "team", "a")
+            .unwrap();
+        let mut expected: FlinkDeployment = serde_json::from_value(full).unwrap();
+        assert!(expected.metadata.managed_fields.is_some());
+        expected.metadata.managed_fields = None;
+        expected
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .remove(LAST_APPLIED);
+        assert_eq!(
+            serde_json::to_value(&cached).unwrap(),
+            serde_json::to_value(&expected).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_list_replaces_the_store_once_complete() {
+        let mut writer = StoreWriter::default();
+        let store = writer.reader();
+        writer.apply(&Event::Apply(object("a", "1")));
+        writer.apply(&Event::Apply(object("b", "1")));
+        writer.apply(&Event::Apply(object("a", "2")));
+        assert_eq!(store.len(), 2);
+        assert!(store.get("default", "a").unwrap().contains("\"2\""));
+        writer.apply(&Event::Delete(object("b", "3")));
+        assert!(store.get("default", "b").is_none());
+        writer.apply(&Event::Apply(object("d", "4")));
+
+        // A re-list: the old contents stay until it is done, then only what it listed is there.
+        writer.apply(&Event::Init);
+        writer.apply(&Event::InitApply(object("c", "5")));
+        writer.apply(&Event::InitApply(object("a", "2")));
+        let kept = store.get("default", "a").unwrap();
+        assert!(store.get("default", "c").is_none());
+        assert!(store.get("default", "d").is_some());
+        writer.apply(&Event::InitDone);
+        assert!(
+            store.get("default", "d").is_none(),
+            "not listed again: gone"
+        );
+        assert!(store.get("default", "c").is_some());
+        assert_eq!(store.len(), 2);
+        let relisted = store.get("default", "a").unwrap();
+        assert!(Arc::ptr_eq(&kept, &relisted), "unchanged: the same text");
     }
 
     #[tokio::test]

@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
-use kube::runtime::events::{Event, EventType as KubeEventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType as KubeEventType, Reporter};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 
+use super::events::EventPublisher;
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
 use crate::ports::{EventRecord, EventType, KubeApi, KubeError};
 
@@ -21,7 +22,7 @@ pub const FIELD_MANAGER: &str = "flink-kubernetes-operator";
 
 pub struct KubeClient {
     client: Client,
-    recorder: Recorder,
+    recorder: EventPublisher,
     metrics: Option<std::sync::Arc<crate::observability::Metrics>>,
 }
 
@@ -33,7 +34,7 @@ impl KubeClient {
             instance,
         };
         KubeClient {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: EventPublisher::new(client.clone(), reporter),
             client,
             metrics: None,
         }

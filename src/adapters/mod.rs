@@ -2,6 +2,7 @@
 
 pub mod artifacts;
 pub mod cached;
+pub mod events;
 pub mod flink_rest;
 pub mod kube;
 pub mod metered;

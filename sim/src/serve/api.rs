@@ -62,13 +62,88 @@ pub struct ServerInfo {
     /// `127.0.0.1:PORT`.
     pub address: String,
     counter: AtomicU64,
+    /// Lists being read page by page (`limit` and `continue`).
+    pages: std::sync::Mutex<Pages>,
 }
+
+/// The rest of the lists read in pages: as the API server reads them from one etcd revision,
+/// every page of a list shows the objects as they were at its first page. A list not read on
+/// within [`PAGED_LISTS`] newer ones is forgotten, and its `continue` answered 410 Expired,
+/// as the API server answers one whose revision was compacted.
+#[derive(Debug, Default)]
+struct Pages {
+    next_id: u64,
+    /// id → (the list's resourceVersion, the items not handed out yet)
+    lists: std::collections::VecDeque<(u64, String, std::collections::VecDeque<Value>)>,
+}
+
+/// How many lists read in pages are kept at once.
+const PAGED_LISTS: usize = 16;
 
 impl ServerInfo {
     pub fn new(address: String) -> Self {
         ServerInfo {
             address,
             counter: AtomicU64::new(0),
+            pages: Default::default(),
+        }
+    }
+
+    /// The first page of `items` (all of them without a limit, or when they fit) and the
+    /// `continue` token for the rest.
+    fn first_page(
+        &self,
+        items: Vec<Value>,
+        rv: &str,
+        limit: Option<usize>,
+    ) -> (Vec<Value>, Option<String>) {
+        let Some(limit) = limit.filter(|l| *l < items.len()) else {
+            return (items, None);
+        };
+        let mut rest: std::collections::VecDeque<Value> = items.into();
+        let page: Vec<Value> = rest.drain(..limit).collect();
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        pages.next_id += 1;
+        let id = pages.next_id;
+        pages.lists.push_back((id, rv.to_string(), rest));
+        while pages.lists.len() > PAGED_LISTS {
+            pages.lists.pop_front();
+        }
+        (page, Some(format!("{rv}-{id}")))
+    }
+
+    /// The next page of the list a `continue` token names, its resourceVersion and the token
+    /// for the rest; 410 Expired when it is not kept (or never was).
+    fn next_page(
+        &self,
+        token: &str,
+        limit: Option<usize>,
+    ) -> Result<(Vec<Value>, String, Option<String>), Failure> {
+        let expired = || {
+            Failure::expired(
+                "The provided continue parameter is too old to display a consistent list result. \
+                 You can start a new list without the continue parameter.",
+            )
+        };
+        let id: u64 = token
+            .rsplit_once('-')
+            .and_then(|(_, id)| id.parse().ok())
+            .ok_or_else(expired)?;
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let at = pages
+            .lists
+            .iter()
+            .position(|(i, _, _)| *i == id)
+            .ok_or_else(expired)?;
+        let (_, rv, rest) = &mut pages.lists[at];
+        let n = limit.unwrap_or(rest.len()).min(rest.len());
+        let page: Vec<Value> = rest.drain(..n).collect();
+        let rv = rv.clone();
+        if rest.is_empty() {
+            pages.lists.remove(at);
+            Ok((page, rv, None))
+        } else {
+            Ok((page, rv, Some(token.to_string())))
         }
     }
 
@@ -770,16 +845,40 @@ impl Ctx<'_> {
         .collect()
     }
 
+    /// A list, in pages of `limit` items when asked (`continue` for the next one).
     fn list(&self, store: &KubeStore, namespace: Option<&str>) -> Result<Reply, Failure> {
         let (labels, fields) = self.selectors()?;
-        let items: Vec<Value> = self
-            .objects(store, namespace)
-            .into_iter()
-            .filter(|o| labels.matches_labels(o) && fields.matches_fields(o))
-            .collect();
-        let rv = store.resource_version().to_string();
-        Ok(Reply::ok(match shape(&self.req.accept, &self.req.query) {
-            Shape::Table(include) => table::table(self.rt, &items, self.now, &rv, include),
+        let limit = match self.req.query.get("limit") {
+            None => None,
+            Some(l) => match l.parse::<usize>() {
+                Ok(0) => None,
+                Ok(l) => Some(l),
+                Err(_) => return Err(Failure::bad_request(format!("invalid limit: {l}"))),
+            },
+        };
+        let (items, rv, more) = match self.req.query.get("continue") {
+            Some(token) => self.info.next_page(token, limit)?,
+            None => {
+                let items: Vec<Value> = self
+                    .objects(store, namespace)
+                    .into_iter()
+                    .filter(|o| labels.matches_labels(o) && fields.matches_fields(o))
+                    .collect();
+                let rv = store.resource_version().to_string();
+                let (page, more) = self.info.first_page(items, &rv, limit);
+                (page, rv, more)
+            }
+        };
+        let mut reply = self.list_reply(items, &rv);
+        if let Some(token) = more {
+            reply["metadata"]["continue"] = json!(token);
+        }
+        Ok(Reply::ok(reply))
+    }
+
+    fn list_reply(&self, items: Vec<Value>, rv: &str) -> Value {
+        match shape(&self.req.accept, &self.req.query) {
+            Shape::Table(include) => table::table(self.rt, &items, self.now, rv, include),
             Shape::Metadata => json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
@@ -792,7 +891,7 @@ impl Ctx<'_> {
                 "metadata": {"resourceVersion": rv},
                 "items": items,
             }),
-        }))
+        }
     }
 
     fn current(&self, store: &KubeStore, ns: &str, name: &str) -> Result<Value, Failure> {
@@ -1631,6 +1730,87 @@ impl WatchSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(method: &str, path: &str, query: &str, body: Value) -> ApiRequest {
+        ApiRequest {
+            method: method.into(),
+            path: path.into(),
+            query: Query::parse(query),
+            content_type: "application/json".into(),
+            accept: "application/json".into(),
+            body: serde_json::to_vec(&body).unwrap(),
+        }
+    }
+
+    fn json(reply: Result<Reply, Failure>) -> Value {
+        match reply {
+            Ok(Reply::Json { body, .. }) => body,
+            Ok(other) => panic!("not JSON: {other:?}"),
+            Err(f) => f.status(),
+        }
+    }
+
+    #[test]
+    fn lists_come_in_pages_of_one_moment() {
+        let mut store = KubeStore::default();
+        let info = ServerInfo::new("127.0.0.1:1".into());
+        ensure_namespace(&mut store, "default", 0);
+        let path = "/api/v1/namespaces/default/configmaps";
+        let create = |store: &mut KubeStore, name: &str| {
+            let cm = json!({"metadata": {"name": name}, "data": {"v": "1"}});
+            json(handle(store, 0, &info, &request("POST", path, "", cm)));
+        };
+        for name in ["a", "b", "c", "d", "e"] {
+            create(&mut store, name);
+        }
+        let list = |store: &mut KubeStore, query: &str| {
+            json(handle(
+                store,
+                0,
+                &info,
+                &request("GET", path, query, Value::Null),
+            ))
+        };
+        let names = |list: &Value| -> Vec<String> {
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let all = list(&mut store, "");
+        assert_eq!(names(&all), ["a", "b", "c", "d", "e"]);
+        assert!(all["metadata"].get("continue").is_none());
+
+        let first = list(&mut store, "limit=2");
+        assert_eq!(names(&first), ["a", "b"]);
+        let rv = first["metadata"]["resourceVersion"].clone();
+        let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+
+        // Changes after the first page do not show in the next ones.
+        create(&mut store, "f");
+        let cm = json!({"metadata": {"name": "c"}, "data": {"v": "2"}});
+        json(handle(
+            &mut store,
+            0,
+            &info,
+            &request("PUT", &format!("{path}/c"), "", cm),
+        ));
+        let second = list(&mut store, &format!("limit=2&continue={token}"));
+        assert_eq!(names(&second), ["c", "d"]);
+        assert_eq!(second["items"][0]["data"]["v"], "1");
+        assert_eq!(second["metadata"]["resourceVersion"], rv);
+        let token = second["metadata"]["continue"].as_str().unwrap().to_string();
+        let last = list(&mut store, &format!("limit=2&continue={token}"));
+        assert_eq!(names(&last), ["e"]);
+        assert!(last["metadata"].get("continue").is_none());
+
+        // Read to the end (or never kept): 410, and the client lists again.
+        let gone = list(&mut store, &format!("limit=2&continue={token}"));
+        assert_eq!(gone["code"], 410);
+        assert_eq!(gone["reason"], "Expired");
+    }
 
     #[test]
     fn routes() {

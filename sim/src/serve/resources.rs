@@ -172,9 +172,10 @@ pub fn from_crd(crd: &Value, with_schema: bool) -> Vec<ResourceType> {
     if crd["metadata"].get("deletionTimestamp").is_some() {
         return Vec::new();
     }
-    let versions = spec["versions"].as_array().cloned().unwrap_or_default();
-    versions
-        .iter()
+    spec["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
         .filter(|v| v["served"].as_bool().unwrap_or(true))
         .filter_map(|v| {
             let version = v["name"].as_str()?;
