@@ -720,12 +720,7 @@ async fn job_not_found(run: &mut JobRun<'_>) {
     if run.recon_state() == Some(ReconciliationState::Upgrading) {
         return; // just submitted, or being replaced: the reconciler knows better
     }
-    if !job_missing(run) {
-        run.event(EventType::Warning, MISSING, JOB_NOT_FOUND.to_string())
-            .await;
-        run.status.error = Some(error_json(JOB_NOT_FOUND_ERROR, JOB_NOT_FOUND));
-    }
-    run.set_job_state(FlinkJobState::Reconciling);
+    say_lost(run).await;
     if deployed.upgrade_mode() == UpgradeMode::Stateless {
         // Recorded as suspended: the next reconcile submits the spec again, fresh.
         if let Some(mut last) = run.last_reconciled() {
@@ -744,7 +739,6 @@ async fn job_not_found(run: &mut JobRun<'_>) {
 /// lost job; the stop is forgotten.
 async fn stop_found_no_job(run: &mut JobRun<'_>) {
     if let Some(js) = run.status.job_status.as_mut() {
-        super::state::clear_stop_mark(js);
         if let Some(info) = js.savepoint_info.as_mut() {
             info.trigger_id = None;
             info.trigger_type = None;
@@ -754,12 +748,26 @@ async fn stop_found_no_job(run: &mut JobRun<'_>) {
     if let Some(r) = run.status.reconciliation_status.as_mut() {
         r.state = Some(ReconciliationState::Deployed);
     }
+    say_lost(run).await;
+}
+
+/// Says the job is lost (once), and that its state is not known.
+async fn say_lost(run: &mut JobRun<'_>) {
     if !job_missing(run) {
         run.event(EventType::Warning, MISSING, JOB_NOT_FOUND.to_string())
             .await;
         run.status.error = Some(error_json(JOB_NOT_FOUND_ERROR, JOB_NOT_FOUND));
     }
     run.set_job_state(FlinkJobState::Reconciling);
+}
+
+/// The job is neither lost nor ended for good.
+fn live_job(run: &JobRun<'_>) -> bool {
+    !job_missing(run)
+        && !run
+            .job_state()
+            .map(|s| s.is_globally_terminal())
+            .unwrap_or(false)
 }
 
 /// Whether the session cluster was found not to know the job.
@@ -1060,12 +1068,8 @@ async fn cleanup(
     // still run the job: wait for it rather than leave the job running behind (upstream
     // removes the resource at once). A cluster that is gone, failing or being deleted runs
     // nothing of it.
-    let may_run = !job_missing(run)
+    let may_run = live_job(run)
         && run.job_id().is_some()
-        && !run
-            .job_state()
-            .map(|s| s.is_globally_terminal())
-            .unwrap_or(false)
         && run
             .last_reconciled()
             .and_then(|l| l.spec.job.map(|j| j.desired_state()))
@@ -1090,11 +1094,7 @@ async fn cleanup(
         let conf = run.config(Some(session), &spec);
         let at = endpoint(session, &conf);
         observe(run, &at).await?;
-        let running = !job_missing(run)
-            && !run
-                .job_state()
-                .map(|s| s.is_globally_terminal())
-                .unwrap_or(false)
+        let running = live_job(run)
             && run
                 .last_reconciled()
                 .and_then(|l| l.spec.job.map(|j| j.desired_state()))
