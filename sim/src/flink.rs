@@ -129,7 +129,7 @@ pub struct ClusterTiming {
     pub savepoint_duration_ms: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct FlinkCluster {
     pub namespace: String,
     pub name: String,

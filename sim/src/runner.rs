@@ -427,7 +427,7 @@ impl Simulation {
         }
         // What was written to Flink resources, for the invariants on statuses (taken out of
         // the journal below, without a copy).
-        let mut writes: Vec<(String, Option<Value>)> = Vec::new();
+        let mut writes: Vec<(String, Option<Arc<Value>>)> = Vec::new();
         for (at, item) in journal {
             let at_ms = (at - self.start).max(0) as u64;
             match item {

@@ -226,7 +226,7 @@ pub enum Mutant {
 #[derive(Debug, Clone)]
 pub enum Journal {
     /// A Flink resource as written (None: removed).
-    Resource(String, Option<Value>),
+    Resource(String, Option<std::sync::Arc<Value>>),
     Event(EventRecord),
 }
 
@@ -705,6 +705,9 @@ impl World {
 
     fn set_wake(&mut self, key: &(String, String), at: Option<i64>) {
         let c = &mut self.changed;
+        if c.wake.get(key) == at.as_ref() {
+            return;
+        }
         if let Some(old) = c.wake.remove(key) {
             c.wakes.remove(&(old, key.clone()));
         }
@@ -1115,7 +1118,9 @@ impl World {
                 .map(|(_, k)| k.clone()),
         );
         for key in keys {
-            let Some(mut cluster) = self.clusters.remove(&key) else {
+            // Taken out for the run (an empty one holds its place: a removal and an
+            // insertion would move its neighbours in the map); nothing below looks it up.
+            let Some(mut cluster) = self.clusters.get_mut(&key).map(std::mem::take) else {
                 self.set_wake(&key, None);
                 continue;
             };
@@ -1219,7 +1224,9 @@ impl World {
                 }
             }
             self.set_wake(&key, cluster.next_wake());
-            self.clusters.insert(key, cluster);
+            if let Some(place) = self.clusters.get_mut(&key) {
+                *place = cluster;
+            }
         }
     }
 

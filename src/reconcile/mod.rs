@@ -104,18 +104,16 @@ impl<'a> Run<'a> {
     /// Writes the status if it differs from what the API holds, with the lifecycle state
     /// derived from it. Optimistic: a stale resourceVersion fails with a conflict.
     pub async fn write_status(&mut self) -> Result<(), ReconcileError> {
-        self.status.lifecycle_state = Some(crate::lifecycle::deployment_lifecycle(&{
-            let mut s = self.status.clone();
-            // Derive afresh; only DELETING/DELETED are sticky.
-            if !matches!(
-                s.lifecycle_state,
-                Some(crate::crd::ResourceLifecycleState::Deleting)
-                    | Some(crate::crd::ResourceLifecycleState::Deleted)
-            ) {
-                s.lifecycle_state = None;
-            }
-            s
-        }));
+        // Derive afresh; only DELETING/DELETED are sticky. (In place: the result replaces
+        // the field anyway, so the status is not copied for it.)
+        if !matches!(
+            self.status.lifecycle_state,
+            Some(crate::crd::ResourceLifecycleState::Deleting)
+                | Some(crate::crd::ResourceLifecycleState::Deleted)
+        ) {
+            self.status.lifecycle_state = None;
+        }
+        self.status.lifecycle_state = Some(crate::lifecycle::deployment_lifecycle(&self.status));
         self.derive_status_views();
         if self.fd.status.as_ref() == Some(&self.status) {
             return Ok(());
