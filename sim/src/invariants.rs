@@ -55,10 +55,11 @@ pub struct Invariants {
     /// When each job was last seen RUNNING (a status written in a reconcile reports what
     /// the job was when the reconcile looked, the instant before it acted).
     seen_running: BTreeMap<String, i64>,
-    /// Per resource: when the world itself last restarted its job from nothing (a JobManager
-    /// that died without HA re-runs the job from scratch: Flink's own loss, documented as such
-    /// in Flink; states before it are not the operator's to restore).
-    world_reset: BTreeMap<String, i64>,
+    /// Per resource: when its job last started from nothing rightly, so that the states before
+    /// are not the operator's to restore: by the world (a JobManager that died without HA
+    /// re-runs the job from scratch, Flink's own loss, documented as such in Flink) or by a
+    /// stateless start the user asked for.
+    fresh_start: BTreeMap<String, i64>,
 }
 
 fn split_owner(owner: &str) -> (&str, &str, &str) {
@@ -132,7 +133,7 @@ impl Invariants {
                     .max_by_key(|s| s.at)
                     .map(|s| s.path.as_str());
                 if newest.is_some() && record.restored_from.path() != newest {
-                    self.world_reset
+                    self.fresh_start
                         .insert(record.owner.clone(), record.submitted_at);
                 }
                 continue;
@@ -143,11 +144,16 @@ impl Invariants {
                 continue;
             };
             let job = &resource["spec"]["job"];
-            if mode_of(&resource["spec"]) == "stateless" {
-                self.stateless_since_job.insert(record.owner.clone());
-                continue;
-            }
-            if freed {
+            let stateless_now = mode_of(&resource["spec"]) == "stateless";
+            if stateless_now || freed {
+                // A stateless start gives up the states before it, also for the jobs its
+                // cluster starts later (a JobManager that came up only after the spec moved
+                // on to another mode still runs the stateless deploy).
+                self.fresh_start
+                    .insert(record.owner.clone(), record.submitted_at);
+                if stateless_now {
+                    self.stateless_since_job.insert(record.owner.clone());
+                }
                 continue;
             }
             let since = self
@@ -156,7 +162,7 @@ impl Invariants {
                 .map(|(_, at)| *at)
                 .unwrap_or(i64::MIN)
                 .max(
-                    self.world_reset
+                    self.fresh_start
                         .get(&record.owner)
                         .copied()
                         .unwrap_or(i64::MIN),

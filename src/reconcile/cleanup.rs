@@ -71,7 +71,23 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
         let taken = super::savepoint::upgrade_savepoint_since_deploy(run).is_some();
         if conf.savepoint_on_deletion() && job_state(run) == Some(FlinkJobState::Running) && !taken
         {
-            if !super::savepoint::upgrade_savepoint_pending(run) {
+            let pending = super::savepoint::upgrade_savepoint_pending(run);
+            if !jobmanager_exists(run).await? {
+                // An earlier pass deleted the cluster and its status write was lost (a
+                // conflict, a crash): nothing runs to take a savepoint of, and no one is left
+                // to say how a pending one ended.
+                if pending {
+                    super::savepoint::forget_upgrade_trigger(run);
+                    run.event(
+                        EventType::Warning,
+                        SAVEPOINT_ERROR,
+                        COMPONENT_OPERATOR,
+                        "Savepoint on deletion: the JobManager is gone, its outcome is unknown"
+                            .to_string(),
+                    )
+                    .await;
+                }
+            } else if !pending {
                 match super::savepoint::trigger_upgrade_savepoint(run, spec).await {
                     Ok(()) => return Ok(Some(Requeue(conf.progress_check_interval()))),
                     // The job already ended: there is nothing running to take a savepoint of.
@@ -90,13 +106,7 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
         let _ = endpoint(run, spec);
     }
     delete_cluster(run, true).await?;
-    if run
-        .ctx
-        .kube
-        .get_deployment(&run.namespace, &run.name)
-        .await?
-        .is_some()
-    {
+    if jobmanager_exists(run).await? {
         return Ok(Some(Requeue(
             Duration::from_secs(2).min(conf.progress_check_interval()),
         )));
@@ -117,4 +127,13 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
         .set_flink_deployment_finalizers(&run.fd, finalizers)
         .await?;
     Ok(None)
+}
+
+async fn jobmanager_exists(run: &Run<'_>) -> Result<bool, ReconcileError> {
+    Ok(run
+        .ctx
+        .kube
+        .get_deployment(&run.namespace, &run.name)
+        .await?
+        .is_some())
 }

@@ -514,6 +514,14 @@ async fn reconcile_live(
         }
     };
     if desired_state == JobState::Suspended {
+        // Where the suspend left the state is what a resume restores from (see `left_at`),
+        // also when the job had ended on its own before it could be stopped.
+        if let Some(path) = &restore {
+            run.status
+                .job_status
+                .get_or_insert_with(Default::default)
+                .upgrade_savepoint_path = Some(path.clone());
+        }
         run.record_reconciled(
             &desired,
             JobState::Suspended,
@@ -1038,6 +1046,32 @@ async fn suspend(
     }
 }
 
+/// Whether the session cluster is being deleted but waits for its session jobs first
+/// (`block-on-session-jobs`): its cluster stays up until this job is gone, though no one
+/// observes it any more, so its JobManager status is the last one seen before the deletion.
+/// One last seen as up or coming up is taken as still able to run the job.
+fn held_for_session_jobs(run: &JobRun<'_>, session: &FlinkDeployment) -> bool {
+    let own = session
+        .spec
+        .flink_configuration
+        .as_ref()
+        .map(|c| c.flatten())
+        .unwrap_or_default();
+    let blocks = EffectiveConfig::new(run.ctx.operator_config, &own).block_on_session_jobs();
+    let last_seen_up = matches!(
+        session
+            .status
+            .as_ref()
+            .and_then(|s| s.job_manager_deployment_status),
+        Some(
+            JobManagerDeploymentStatus::Ready
+                | JobManagerDeploymentStatus::Deploying
+                | JobManagerDeploymentStatus::DeployedNotReady
+        )
+    );
+    session.metadata.deletion_timestamp.is_some() && blocks && last_seen_up
+}
+
 /// Deleting a session job cancels its job, with a savepoint when its mode asks for one.
 async fn cleanup(
     run: &mut JobRun<'_>,
@@ -1066,14 +1100,15 @@ async fn cleanup(
     let spec = run.job.spec.clone();
     // A session cluster that is up but not answering (REST down, JobManager restarting) may
     // still run the job: wait for it rather than leave the job running behind (upstream
-    // removes the resource at once). A cluster that is gone, failing or being deleted runs
-    // nothing of it.
+    // removes the resource at once). A cluster that is gone or failing, or being deleted
+    // without waiting for its session jobs, runs nothing of it.
     let may_run = live_job(run)
         && run.job_id().is_some()
         && run
             .last_reconciled()
             .and_then(|l| l.spec.job.map(|j| j.desired_state()))
             == Some(JobState::Running);
+    let held = session.filter(|s| held_for_session_jobs(run, s));
     let coming_back = session
         .filter(|s| s.metadata.deletion_timestamp.is_none())
         .and_then(|s| s.status.as_ref())
@@ -1090,7 +1125,10 @@ async fn cleanup(
         let conf = run.config(session, &spec);
         return Ok(Some(Requeue(conf.progress_check_interval())));
     }
-    if let (Some(session), Some(_)) = (session.filter(|s| ready(s)), run.job_id()) {
+    // A held session is asked directly: a cluster that does not answer fails this pass, which
+    // is retried, rather than leave the job (and its savepoint on deletion) behind.
+    let reachable = session.filter(|s| ready(s) || (may_run && held.is_some()));
+    if let (Some(session), Some(_)) = (reachable, run.job_id()) {
         let conf = run.config(Some(session), &spec);
         let at = endpoint(session, &conf);
         observe(run, &at).await?;

@@ -33,6 +33,22 @@ pub fn upgrade_savepoint_since_deploy(
         .flatten()
 }
 
+/// Records where an upgrade stopped the job (a checkpoint it was cancelled after) as the
+/// upgrade's own snapshot: the state a restart goes on from, and a sign that the job was
+/// already stopped (see [`upgrade_savepoint_since_deploy`]).
+pub fn record_upgrade_state(job: &mut JobStatus, path: &str, now: i64) {
+    job.upgrade_savepoint_path = Some(path.to_string());
+    job.savepoint_info
+        .get_or_insert_with(Default::default)
+        .last_savepoint = Some(Savepoint {
+        time_stamp: Some(now),
+        location: Some(path.to_string()),
+        trigger_type: Some(SnapshotTriggerType::Upgrade),
+        format_type: None,
+        trigger_nonce: None,
+    });
+}
+
 /// When a job stops for good, its newest checkpoint or savepoint (as Flink reports them)
 /// becomes the state to restore from (a stop whose answer was lost still left its savepoint
 /// there). Best effort: a cluster that does not

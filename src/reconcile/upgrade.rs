@@ -388,8 +388,12 @@ async fn suspend_job(
                 )));
             };
             run.ctx.flink.cancel_job(&at, &job_id).await?;
+            // Recorded as an upgrade savepoint is, so that an operator that dies before the
+            // teardown goes on from it (upgrade_savepoint_since_deploy) rather than asking a
+            // cluster that may have shut down with its cancelled job.
+            let now = Run::now(run);
             let js = run.status.job_status.get_or_insert_with(Default::default);
-            js.upgrade_savepoint_path = Some(latest.external_path.clone());
+            super::state::record_upgrade_state(js, &latest.external_path, now);
             run.write_status().await?;
             delete_cluster(run, false).await?;
             Ok(Suspend::Done(Restore::Path(latest.external_path)))
