@@ -38,7 +38,6 @@ fn undecodable(e: serde_json::Error) -> KubeError {
     KubeError::Api(format!("undecodable object: {e}"))
 }
 
-
 fn to_value<T: Serialize>(t: &T) -> Value {
     serde_json::to_value(t).unwrap_or(Value::Null)
 }
@@ -116,7 +115,11 @@ impl World {
         }
     }
 
-    fn update_status_of<T: DeserializeOwned>(&mut self, kind: &str, obj: Value) -> Result<T, KubeError> {
+    fn update_status_of<T: DeserializeOwned>(
+        &mut self,
+        kind: &str,
+        obj: Value,
+    ) -> Result<T, KubeError> {
         self.write()?;
         let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
