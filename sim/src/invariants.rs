@@ -88,6 +88,18 @@ fn stored_spec(text: &Value) -> Option<Value> {
     })
 }
 
+/// A rollback redeploys the last stable spec, and one that was stateless starts from nothing,
+/// as upstream's does (it keeps a stable spec's stateless mode, else uses last-state).
+fn rolls_back_to_stateless(resource: &Value) -> bool {
+    let recon = &resource["status"]["reconciliationStatus"];
+    matches!(
+        recon["state"].as_str(),
+        Some("ROLLING_BACK") | Some("ROLLED_BACK")
+    ) && stored_spec(&recon["lastStableSpec"])
+        .map(|spec| mode_of(&spec) == "stateless")
+        .unwrap_or(false)
+}
+
 fn job_active(state: &str) -> bool {
     !crate::flink::is_terminal(state) && state != "CANCELLING"
 }
@@ -144,7 +156,8 @@ impl Invariants {
                 continue;
             };
             let job = &resource["spec"]["job"];
-            let stateless_now = mode_of(&resource["spec"]) == "stateless";
+            let stateless_now =
+                mode_of(&resource["spec"]) == "stateless" || rolls_back_to_stateless(resource);
             if stateless_now || freed {
                 // A stateless start gives up the states before it, also for the jobs its
                 // cluster starts later (a JobManager that came up only after the spec moved
