@@ -13,7 +13,6 @@ pub mod crd;
 pub mod duration;
 pub mod leader;
 pub mod lifecycle;
-pub mod memory;
 pub mod observability;
 pub mod operator;
 pub mod ports;

@@ -326,16 +326,10 @@ pub async fn run(
     // Ready once every watch has listed its resources.
     let mut listed = std::collections::BTreeSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
-    // When to hand freed heap back next (see crate::memory).
-    let mut trim_at = i64::MAX;
     tracing::info!(namespaces = ?options.namespaces, "operator started");
     loop {
         let now = clock.now_millis();
         health.turned(now);
-        if now >= trim_at {
-            crate::memory::release_free_heap();
-            trim_at = now + 60_000;
-        }
         if now >= reload_at {
             reload_at = now + reload_interval(&config);
             if let Some(file) = options
@@ -402,7 +396,6 @@ pub async fn run(
                 Some(((kind, index), Ok(event))) => {
                     if matches!(event, Event::InitDone) && listed.insert(index) && listed.len() == streams {
                         health.set_synced();
-                        trim_at = clock.now_millis();
                     }
                     let now = clock.now_millis();
                     for key in on_event(&mut filter, &metrics, &kind, event) {
