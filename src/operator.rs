@@ -369,8 +369,14 @@ pub async fn run(
             .as_ref()
             .map(|e| e.is_leader(clock.now_millis()))
             .unwrap_or(true);
-        // A replica without the lease keeps its watches warm but does nothing.
-        while let Some(key) = scheduler.pop_due(now).filter(|_| leading) {
+        // Nothing is reconciled before every watch has listed its resources, as upstream's
+        // informers must sync first: a reconcile reads other resources from the caches (a
+        // session job its session cluster), and a list not interleaved with reconciles ends
+        // sooner (a slow one outlives the API server's watch window and is listed again).
+        let working = leading && listed.len() == streams;
+        // A replica without the lease keeps its watches warm but does nothing (and keeps what
+        // is due: popping a key takes it out of the queue).
+        while let Some(key) = working.then(|| scheduler.pop_due(now)).flatten() {
             let span = tracing::info_span!("reconcile", kind = key.kind.as_str(), namespace = %key.namespace, name = %key.name);
             let _enter = span.enter();
             let start = Instant::now();
@@ -380,13 +386,15 @@ pub async fn run(
                 tracing::warn!(error = %e, "reconcile failed; retrying with backoff");
             }
         }
-        let next_wake = match (leading, elector.is_some()) {
+        let next_wake = match (working, elector.is_some()) {
             (true, false) => scheduler.next_due(),
             (true, true) => scheduler
                 .next_due()
                 .map(|d| d.min(elect_at))
                 .or(Some(elect_at)),
-            (false, _) => Some(elect_at),
+            (false, true) => Some(elect_at),
+            // Waiting for the watches to list: their events wake the loop.
+            (false, false) => None,
         };
         let idle = next_wake
             .map(|due| (due - clock.now_millis()).max(0) as u64)

@@ -619,6 +619,15 @@ fn of_two_replicas_only_the_lease_holder_reconciles_and_the_other_takes_over_whe
     w.step(&format!("{new_holder} holds the lease"));
     assert_eq!(new_holder, standby.name);
     assert!(new_transitions > transitions, "{new_transitions}");
+    // It takes up, unprompted, what came due while it waited (kept in its queue, not dropped).
+    wait_for("the new leader reconciles before any change", || {
+        standby.exited()?;
+        match standby.reconciles() {
+            0 => Err("no reconcile yet".to_string()),
+            n => Ok(n),
+        }
+    });
+    w.step("the new leader reconciled");
 
     // The new leader reconciles: a spec change goes through.
     w.ok(&[
