@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 /// (kind, namespace, name): ordered, so every listing is in a stable order.
@@ -21,20 +20,6 @@ pub struct WatchEvent {
     pub deleted: bool,
 }
 
-/// An object as the store keeps it: its JSON, shared with the watch events and the journal
-/// that carry it. (Keeping each object's typed decoding beside it saved ~4 % CPU at 10,000
-/// deployments and cost ~140 MiB, so reads decode.)
-#[derive(Debug, Clone)]
-struct Stored {
-    value: Arc<Value>,
-}
-
-impl Stored {
-    fn new(value: Arc<Value>) -> Self {
-        Stored { value }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
     NotFound(String),
@@ -44,7 +29,7 @@ pub enum ApiError {
 
 #[derive(Debug, Default, Clone)]
 pub struct KubeStore {
-    objects: BTreeMap<Key, Stored>,
+    objects: BTreeMap<Key, Arc<Value>>,
     /// Names by (kind, namespace, `app` label): label-selected lists without a scan.
     by_app: BTreeMap<(String, String, String), BTreeSet<String>>,
     /// Keys by the uids their owner references name: garbage collection without a scan.
@@ -140,15 +125,7 @@ fn selector_app(selector: &str) -> Option<&str> {
 
 impl KubeStore {
     pub fn get(&self, key: &Key) -> Option<&Value> {
-        self.objects.get(key).map(|s| &*s.value)
-    }
-
-    /// The object decoded into `T`, straight from the stored JSON (no copy of it first).
-    pub fn get_typed<T>(&self, key: &Key) -> Option<Result<T, serde_json::Error>>
-    where
-        T: DeserializeOwned,
-    {
-        self.objects.get(key).map(decode_stored)
+        self.objects.get(key).map(|v| &**v)
     }
 
     /// Objects of a kind in a namespace, in name order.
@@ -156,38 +133,8 @@ impl KubeStore {
         self.objects
             .range(key_of(kind, namespace, "")..)
             .take_while(|((k, ns, _), _)| k == kind && ns == namespace)
-            .map(|(_, v)| &*v.value)
+            .map(|(_, v)| &**v)
             .collect()
-    }
-
-    /// [`KubeStore::list_selected`], each object decoded into `T` as
-    /// [`KubeStore::get_typed`] does.
-    pub fn list_selected_typed<T>(
-        &self,
-        kind: &str,
-        namespace: &str,
-        selector: &str,
-    ) -> Result<Vec<T>, serde_json::Error>
-    where
-        T: DeserializeOwned,
-    {
-        let selected = |s: &&Stored| labels_match(&s.value, selector);
-        match selector_app(selector) {
-            None => self
-                .objects
-                .range(key_of(kind, namespace, "")..)
-                .take_while(|((k, ns, _), _)| k == kind && ns == namespace)
-                .map(|(_, s)| s)
-                .filter(selected)
-                .map(decode_stored)
-                .collect(),
-            Some(app) => self
-                .app_keys(kind, namespace, app)
-                .filter_map(|k| self.objects.get(&k))
-                .filter(selected)
-                .map(decode_stored)
-                .collect(),
-        }
     }
 
     /// Objects of a kind in a namespace that match a label selector (`a=b,c=d`), in name
@@ -212,7 +159,7 @@ impl KubeStore {
         self.objects
             .range(key_of(kind, "", "")..)
             .take_while(|((k, _, _), _)| k == kind)
-            .map(|(_, v)| &*v.value)
+            .map(|(_, v)| &**v)
             .collect()
     }
 
@@ -223,7 +170,7 @@ impl KubeStore {
             .into_iter()
             .flatten()
             .filter_map(|k| self.objects.get_key_value(k))
-            .map(|(k, v)| (k, &*v.value))
+            .map(|(k, v)| (k, &**v))
             .collect()
     }
 
@@ -268,10 +215,7 @@ impl KubeStore {
     fn put(&mut self, key: Key, obj: Arc<Value>) {
         let new_app = app_label(&obj).map(str::to_string);
         let new_owners: Vec<String> = owner_uids(&obj).into_iter().map(String::from).collect();
-        let old = self
-            .objects
-            .insert(key.clone(), Stored::new(obj))
-            .map(|s| s.value);
+        let old = self.objects.insert(key.clone(), obj);
         let old_owners: Vec<String> = old
             .as_ref()
             .map(|o| owner_uids(o).into_iter().map(String::from).collect())
@@ -319,7 +263,7 @@ impl KubeStore {
 
     /// Removes an object, keeping the indexes.
     fn take(&mut self, key: &Key) -> Option<Arc<Value>> {
-        let obj = self.objects.remove(key)?.value;
+        let obj = self.objects.remove(key)?;
         if let Some(app) = app_label(&obj).map(str::to_string) {
             self.unindex(key, app);
         }
@@ -452,7 +396,7 @@ impl KubeStore {
         expected_rv: Option<&str>,
     ) -> Result<Arc<Value>, ApiError> {
         let key = Self::key_from(&obj)?;
-        let Some(current) = self.objects.get(&key).map(|s| s.value.clone()) else {
+        let Some(current) = self.objects.get(&key).cloned() else {
             return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
         };
         check_rv(&current, expected_rv)?;
@@ -506,9 +450,9 @@ impl KubeStore {
         let Some(current) = self.objects.get_mut(key) else {
             return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
         };
-        check_rv(&current.value, expected_rv)?;
+        check_rv(current, expected_rv)?;
         self.next_resource_version += 1;
-        let current = current.replace(status, self.next_resource_version);
+        let current = with_status(current, status, self.next_resource_version);
         self.emit(key, &current, false);
         Ok(current)
     }
@@ -521,7 +465,7 @@ impl KubeStore {
         }
         if let Some(current) = self.objects.get_mut(key) {
             self.next_resource_version += 1;
-            let current = current.replace(status, self.next_resource_version);
+            let current = with_status(current, status, self.next_resource_version);
             self.emit(key, &current, false);
         }
     }
@@ -583,25 +527,14 @@ impl KubeStore {
     }
 }
 
-impl Stored {
-    /// A status write: the object with `status` and the resourceVersion `rv`, stored in place
-    /// of this one. Returns the new object.
-    fn replace(&mut self, status: Value, rv: u64) -> Arc<Value> {
-        let mut value = std::mem::replace(&mut self.value, Arc::new(Value::Null));
-        {
-            // A copy only when a watch event, the journal or a reader still holds it.
-            let object = Arc::make_mut(&mut value);
-            object["status"] = status;
-            object["metadata"]["resourceVersion"] = json!(rv.to_string());
-        }
-        *self = Stored::new(value.clone());
-        value
-    }
-}
-
-/// The stored object decoded into `T`.
-fn decode_stored<T: DeserializeOwned>(stored: &Stored) -> Result<T, serde_json::Error> {
-    T::deserialize(&*stored.value)
+/// A status write: `status` and the resourceVersion `rv` put into the stored object, in place
+/// unless a watch event, the journal or a reader still holds it (then on a copy). Returns the
+/// object now stored.
+fn with_status(stored: &mut Arc<Value>, status: Value, rv: u64) -> Arc<Value> {
+    let object = Arc::make_mut(stored);
+    object["status"] = status;
+    object["metadata"]["resourceVersion"] = json!(rv.to_string());
+    stored.clone()
 }
 
 fn check_rv(current: &Value, expected: Option<&str>) -> Result<(), ApiError> {

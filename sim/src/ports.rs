@@ -97,22 +97,19 @@ impl World {
     ) -> Result<Option<T>, KubeError> {
         self.read()?;
         self.view()
-            .get_typed(&key_of(kind, ns, name))
+            .get(&key_of(kind, ns, name))
+            .map(typed)
             .transpose()
-            .map_err(undecodable)
     }
 
-    /// The object just written under `key`, decoded: the store's own (and its decoding kept
-    /// for the next read) while it is still there, else what was written.
+    /// The object just written under `key`, decoded: the store's own while it is still
+    /// there, else what was written.
     fn written<T: DeserializeOwned>(
         &self,
         key: &crate::kube::Key,
         written: &Value,
     ) -> Result<T, KubeError> {
-        match self.kube.get_typed(key) {
-            Some(t) => t.map_err(undecodable),
-            None => typed(written),
-        }
+        typed(self.kube.get(key).unwrap_or(written))
     }
 
     fn update_status_of<T: DeserializeOwned>(
@@ -217,8 +214,10 @@ impl World {
     ) -> Result<Vec<T>, KubeError> {
         self.read()?;
         self.view()
-            .list_selected_typed(kind, ns, selector)
-            .map_err(undecodable)
+            .list_selected(kind, ns, selector)
+            .into_iter()
+            .map(typed)
+            .collect()
     }
 }
 

@@ -77,7 +77,14 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
                 // conflict, a crash): nothing runs to take a savepoint of, and no one is left
                 // to say how a pending one ended.
                 if pending {
-                    super::savepoint::forget_upgrade_trigger(run);
+                    if let Some(info) = run
+                        .status
+                        .job_status
+                        .as_mut()
+                        .and_then(|j| j.savepoint_info.as_mut())
+                    {
+                        super::state::clear_trigger(info);
+                    }
                     run.event(
                         EventType::Warning,
                         SAVEPOINT_ERROR,

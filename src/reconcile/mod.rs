@@ -68,6 +68,19 @@ pub struct Run<'a> {
     parsed: std::sync::Mutex<Vec<(String, Option<StoredSpec<FlinkDeploymentSpec>>)>>,
 }
 
+/// A FlinkDeployment's configuration: the operator's, overridden by its own.
+pub fn deployment_config(
+    operator_config: &std::collections::BTreeMap<String, String>,
+    spec: &FlinkDeploymentSpec,
+) -> EffectiveConfig {
+    let own = spec
+        .flink_configuration
+        .as_ref()
+        .map(|c| c.flatten())
+        .unwrap_or_default();
+    EffectiveConfig::new(operator_config, &own)
+}
+
 impl<'a> Run<'a> {
     pub fn new(ctx: &'a Context<'a>, fd: FlinkDeployment) -> Self {
         let status = fd.status.clone().unwrap_or_default();
@@ -211,12 +224,7 @@ impl<'a> Run<'a> {
 
     /// The effective configuration of a spec: operator defaults, then the spec's own.
     pub fn config_of(&self, spec: &FlinkDeploymentSpec) -> EffectiveConfig {
-        let own = spec
-            .flink_configuration
-            .as_ref()
-            .map(|c| c.flatten())
-            .unwrap_or_default();
-        EffectiveConfig::new(self.ctx.operator_config, &own)
+        deployment_config(self.ctx.operator_config, spec)
     }
 
     pub fn last_reconciled(&self) -> Option<StoredSpec<FlinkDeploymentSpec>> {

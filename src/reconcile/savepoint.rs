@@ -131,21 +131,6 @@ pub async fn trigger_upgrade_savepoint(
     Ok(())
 }
 
-/// Drops a pending upgrade savepoint trigger whose outcome can no longer be known.
-pub fn forget_upgrade_trigger(run: &mut Run<'_>) {
-    if let Some(info) = run
-        .status
-        .job_status
-        .as_mut()
-        .and_then(|j| j.savepoint_info.as_mut())
-    {
-        info.trigger_id = None;
-        info.trigger_timestamp = None;
-        info.trigger_type = None;
-        info.format_type = None;
-    }
-}
-
 /// Polls the upgrade savepoint. `Some(location)` once it completed and is recorded in the
 /// status (not yet written); an error if it failed, which aborts the upgrade.
 pub async fn poll_upgrade_savepoint(
@@ -236,10 +221,7 @@ pub async fn poll_savepoint<H: SnapshotHost + ?Sized>(
         }
         SnapshotOutcome::Failed { cause } => Polled::Failed(cause),
     };
-    info.trigger_id = None;
-    info.trigger_timestamp = None;
-    info.trigger_type = None;
-    info.format_type = None;
+    super::state::clear_trigger(info);
     match &polled {
         Polled::Completed(location) => {
             host.snapshot_event(

@@ -14,7 +14,7 @@ use super::{derive_job_id, error_json, Context, ReconcileError, Requeue};
 use crate::config::EffectiveConfig;
 use crate::crd::{
     FlinkDeployment, FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus,
-    JobManagerDeploymentStatus, JobState, ReconciliationState, ResourceLifecycleState, Savepoint,
+    JobManagerDeploymentStatus, JobState, ReconciliationState, ResourceLifecycleState,
     SnapshotTriggerType, StoredSpec, UpgradeMode, SESSION_JOB_FINALIZER,
 };
 use crate::ports::{
@@ -746,12 +746,13 @@ async fn job_not_found(run: &mut JobRun<'_>) {
 /// job": the session cluster lost the job, and the stop's savepoint with it. Said as for any
 /// lost job; the stop is forgotten.
 async fn stop_found_no_job(run: &mut JobRun<'_>) {
-    if let Some(js) = run.status.job_status.as_mut() {
-        if let Some(info) = js.savepoint_info.as_mut() {
-            info.trigger_id = None;
-            info.trigger_type = None;
-            info.trigger_timestamp = None;
-        }
+    if let Some(info) = run
+        .status
+        .job_status
+        .as_mut()
+        .and_then(|j| j.savepoint_info.as_mut())
+    {
+        super::state::clear_trigger(info);
     }
     if let Some(r) = run.status.reconciliation_status.as_mut() {
         r.state = Some(ReconciliationState::Deployed);
@@ -989,25 +990,14 @@ async fn suspend(
             match outcome {
                 SnapshotOutcome::InProgress => Ok(Suspended::Pending),
                 SnapshotOutcome::Completed { location } => {
-                    info.trigger_id = None;
-                    info.trigger_type = None;
-                    info.trigger_timestamp = None;
-                    info.last_savepoint = Some(Savepoint {
-                        time_stamp: Some(now),
-                        location: location.clone(),
-                        trigger_type: Some(SnapshotTriggerType::Upgrade),
-                        format_type: None,
-                        trigger_nonce: None,
-                    });
-                    js.upgrade_savepoint_path = location.clone();
+                    super::state::clear_trigger(info);
+                    super::state::record_upgrade_state(js, location.clone(), now);
                     // The location is in the API before the job is started again.
                     run.write_status().await?;
                     Ok(Suspended::Done(location))
                 }
                 SnapshotOutcome::Failed { cause } => {
-                    info.trigger_id = None;
-                    info.trigger_type = None;
-                    info.trigger_timestamp = None;
+                    super::state::clear_trigger(info);
                     run.status
                         .reconciliation_status
                         .get_or_insert_with(Default::default)
@@ -1051,13 +1041,8 @@ async fn suspend(
 /// observes it any more, so its JobManager status is the last one seen before the deletion.
 /// One last seen as up or coming up is taken as still able to run the job.
 fn held_for_session_jobs(run: &JobRun<'_>, session: &FlinkDeployment) -> bool {
-    let own = session
-        .spec
-        .flink_configuration
-        .as_ref()
-        .map(|c| c.flatten())
-        .unwrap_or_default();
-    let blocks = EffectiveConfig::new(run.ctx.operator_config, &own).block_on_session_jobs();
+    let blocks =
+        super::deployment_config(run.ctx.operator_config, &session.spec).block_on_session_jobs();
     let last_seen_up = matches!(
         session
             .status

@@ -2,7 +2,7 @@
 //! their status the same way: where the newest state is, and whether an upgrade savepoint
 //! already stopped the job.
 
-use crate::crd::{JobStatus, ReconciliationStatus, Savepoint, SnapshotTriggerType};
+use crate::crd::{JobStatus, ReconciliationStatus, Savepoint, SavepointInfo, SnapshotTriggerType};
 use crate::ports::{FlinkApi, FlinkEndpoint};
 
 /// The newest state the status knows to restore from: the last savepoint (or the last
@@ -36,17 +36,25 @@ pub fn upgrade_savepoint_since_deploy(
 /// Records where an upgrade stopped the job (a checkpoint it was cancelled after) as the
 /// upgrade's own snapshot: the state a restart goes on from, and a sign that the job was
 /// already stopped (see [`upgrade_savepoint_since_deploy`]).
-pub fn record_upgrade_state(job: &mut JobStatus, path: &str, now: i64) {
-    job.upgrade_savepoint_path = Some(path.to_string());
+pub fn record_upgrade_state(job: &mut JobStatus, path: Option<String>, now: i64) {
+    job.upgrade_savepoint_path = path.clone();
     job.savepoint_info
         .get_or_insert_with(Default::default)
         .last_savepoint = Some(Savepoint {
         time_stamp: Some(now),
-        location: Some(path.to_string()),
+        location: path,
         trigger_type: Some(SnapshotTriggerType::Upgrade),
         format_type: None,
         trigger_nonce: None,
     });
+}
+
+/// Forgets the snapshot trigger in flight: it ended, or its outcome can no longer be known.
+pub fn clear_trigger(info: &mut SavepointInfo) {
+    info.trigger_id = None;
+    info.trigger_timestamp = None;
+    info.trigger_type = None;
+    info.format_type = None;
 }
 
 /// When a job stops for good, its newest checkpoint or savepoint (as Flink reports them)

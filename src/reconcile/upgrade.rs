@@ -114,17 +114,7 @@ pub async fn remove_suspended_leftovers(
     deployed: &FlinkDeploymentSpec,
 ) -> Result<(), ReconcileError> {
     let kube = run.ctx.kube;
-    let name = cluster::config_map_name(&run.name);
-    let maps = kube
-        .list_config_maps(
-            &run.namespace,
-            &format!("app={},type=flink-native-kubernetes", run.name),
-        )
-        .await?;
-    if !maps
-        .iter()
-        .any(|m| m.metadata.name.as_deref() == Some(name.as_str()))
-    {
+    if flink_config_map(run).await?.is_none() {
         return Ok(());
     }
     let conf = run.config_of(deployed);
@@ -134,8 +124,27 @@ pub async fn remove_suspended_leftovers(
             kube.delete_service(&run.namespace, service_name).await?;
         }
     }
-    kube.delete_config_map(&run.namespace, &name).await?;
+    kube.delete_config_map(&run.namespace, &cluster::config_map_name(&run.name))
+        .await?;
     Ok(())
+}
+
+/// The Flink configuration ConfigMap the operator wrote for the current cluster, if any.
+async fn flink_config_map(
+    run: &Run<'_>,
+) -> Result<Option<k8s_openapi::api::core::v1::ConfigMap>, ReconcileError> {
+    let name = cluster::config_map_name(&run.name);
+    let maps = run
+        .ctx
+        .kube
+        .list_config_maps(
+            &run.namespace,
+            &format!("app={},type=flink-native-kubernetes", run.name),
+        )
+        .await?;
+    Ok(maps
+        .into_iter()
+        .find(|m| m.metadata.name.as_deref() == Some(name.as_str())))
 }
 
 /// Creates (or replaces) every object of the cluster for `spec`.
@@ -393,7 +402,7 @@ async fn suspend_job(
             // cluster that may have shut down with its cancelled job.
             let now = Run::now(run);
             let js = run.status.job_status.get_or_insert_with(Default::default);
-            super::state::record_upgrade_state(js, &latest.external_path, now);
+            super::state::record_upgrade_state(js, Some(latest.external_path.clone()), now);
             run.write_status().await?;
             delete_cluster(run, false).await?;
             Ok(Suspend::Done(Restore::Path(latest.external_path)))
@@ -467,18 +476,9 @@ async fn start_state_of_current_deployment(
     deployed: &FlinkDeploymentSpec,
 ) -> Result<Option<Restore>, ReconcileError> {
     let stateless = deployed.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
-    let maps = run
-        .ctx
-        .kube
-        .list_config_maps(
-            &run.namespace,
-            &format!("app={},type=flink-native-kubernetes", run.name),
-        )
-        .await?;
-    let name = cluster::config_map_name(&run.name);
-    let Some(config) = maps
-        .iter()
-        .find(|m| m.metadata.name.as_deref() == Some(name.as_str()))
+    let map = flink_config_map(run).await?;
+    let Some(config) = map
+        .as_ref()
         .and_then(|m| m.data.as_ref())
         .and_then(|d| d.get("config.yaml"))
     else {
