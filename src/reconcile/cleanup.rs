@@ -77,14 +77,7 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
                 // conflict, a crash): nothing runs to take a savepoint of, and no one is left
                 // to say how a pending one ended.
                 if pending {
-                    if let Some(info) = run
-                        .status
-                        .job_status
-                        .as_mut()
-                        .and_then(|j| j.savepoint_info.as_mut())
-                    {
-                        super::state::clear_trigger(info);
-                    }
+                    super::state::clear_trigger_of(run.status.job_status.as_mut());
                     run.event(
                         EventType::Warning,
                         SAVEPOINT_ERROR,

@@ -746,14 +746,7 @@ async fn job_not_found(run: &mut JobRun<'_>) {
 /// job": the session cluster lost the job, and the stop's savepoint with it. Said as for any
 /// lost job; the stop is forgotten.
 async fn stop_found_no_job(run: &mut JobRun<'_>) {
-    if let Some(info) = run
-        .status
-        .job_status
-        .as_mut()
-        .and_then(|j| j.savepoint_info.as_mut())
-    {
-        super::state::clear_trigger(info);
-    }
+    super::state::clear_trigger_of(run.status.job_status.as_mut());
     if let Some(r) = run.status.reconciliation_status.as_mut() {
         r.state = Some(ReconciliationState::Deployed);
     }

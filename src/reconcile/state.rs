@@ -57,6 +57,13 @@ pub fn clear_trigger(info: &mut SavepointInfo) {
     info.format_type = None;
 }
 
+/// [`clear_trigger`] for a status that may hold no snapshot information.
+pub fn clear_trigger_of(job: Option<&mut JobStatus>) {
+    if let Some(info) = job.and_then(|j| j.savepoint_info.as_mut()) {
+        clear_trigger(info);
+    }
+}
+
 /// When a job stops for good, its newest checkpoint or savepoint (as Flink reports them)
 /// becomes the state to restore from (a stop whose answer was lost still left its savepoint
 /// there). Best effort: a cluster that does not
