@@ -123,7 +123,8 @@ class Serve:
                 "metadata": {"name": f"fd-{i:05d}", "namespace": "default"},
                 "spec": {"image": "flink:2.3", "flinkVersion": "v2_3", "serviceAccount": "flink",
                     "flinkConfiguration": {"taskmanager.numberOfTaskSlots": "2",
-                        "state.savepoints.dir": "file:///flink-data/savepoints"},
+                        "state.savepoints.dir": "file:///flink-data/savepoints",
+                        "state.checkpoints.dir": "file:///flink-data/checkpoints"},
                     "jobManager": {"resource": {"memory": "2048m", "cpu": 1}},
                     "taskManager": {"resource": {"memory": "2048m", "cpu": 1}},
                     "job": {"jarURI": "local:///opt/flink/examples/streaming/StateMachineExample.jar",
@@ -186,6 +187,13 @@ def measure(n):
                 wait(f"{n} reconciles", lambda: o.reconciles() >= n, 1800, 0.5)
             time.sleep(5)
             rss, hwm = o.rss()
+            if n:
+                # Reconciled, not rejected: the first and the last are SUSPENDED without error.
+                for i in (0, n - 1):
+                    body = serve.get(f"/apis/flink.apache.org/v1beta1/namespaces/default/flinkdeployments/fd-{i:05d}")
+                    status = json.loads(body or b"{}").get("status", {})
+                    if status.get("lifecycleState") != "SUSPENDED" or status.get("error"):
+                        raise SystemExit(f"fd-{i:05d} was not reconciled as expected: {status}")
             return {"rss": rss, "hwm": hwm, "first_reconcile_s": first}
         finally:
             o.stop()

@@ -274,7 +274,7 @@ impl KubeApi for SimPorts {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<Deployment>, KubeError> {
+    ) -> Result<Option<DeploymentView>, KubeError> {
         self.lock().get_typed("Deployment", namespace, name)
     }
     async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError> {

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::kube::KubeClient;
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
-use crate::ports::{EventRecord, KubeApi, KubeError};
+use crate::ports::{DeploymentView, EventRecord, KubeApi, KubeError};
 
 /// kubectl's copy of what it last applied: the whole object again, never read here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -299,7 +299,7 @@ impl KubeApi for CachedKube {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<Deployment>, KubeError> {
+    ) -> Result<Option<DeploymentView>, KubeError> {
         self.inner.get_deployment(namespace, name).await
     }
     async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError> {

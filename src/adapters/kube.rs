@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::events::EventPublisher;
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
-use crate::ports::{EventRecord, EventType, KubeApi, KubeError};
+use crate::ports::{DeploymentView, EventRecord, EventType, KubeApi, KubeError};
 
 /// The field manager of every server-side apply, as upstream's operator names itself.
 pub const FIELD_MANAGER: &str = "flink-kubernetes-operator";
@@ -234,8 +234,9 @@ impl KubeApi for KubeClient {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<Deployment>, KubeError> {
-        get(self.api(namespace), "Deployment", name).await
+    ) -> Result<Option<DeploymentView>, KubeError> {
+        let found: Option<Deployment> = get(self.api(namespace), "Deployment", name).await?;
+        Ok(found.map(DeploymentView::from))
     }
 
     async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError> {

@@ -2,8 +2,10 @@
 //! make up a Flink cluster (Deployments, Services, ConfigMaps, Pods) plus Events.
 
 use async_trait::async_trait;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
 
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
 
@@ -18,6 +20,49 @@ pub enum KubeError {
     /// Anything else the API server answered, or failing to reach it.
     #[error("kubernetes API error: {0}")]
     Api(String),
+}
+
+/// What the operator reads back of a JobManager Deployment: its metadata, desired replicas
+/// and status. The pod template is the operator's own and never read back, so adapters need
+/// not decode it (it is most of the object).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct DeploymentView {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Option<DeploymentReplicas>,
+    #[serde(default)]
+    pub status: Option<DeploymentStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct DeploymentReplicas {
+    pub replicas: Option<i32>,
+}
+
+impl DeploymentView {
+    /// Whether every desired replica (1 when unset) is available.
+    pub fn fully_available(&self) -> bool {
+        let desired = self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let available = self
+            .status
+            .as_ref()
+            .and_then(|s| s.available_replicas)
+            .unwrap_or(0);
+        available >= desired
+    }
+}
+
+impl From<Deployment> for DeploymentView {
+    fn from(d: Deployment) -> Self {
+        DeploymentView {
+            metadata: d.metadata,
+            spec: d.spec.map(|s| DeploymentReplicas {
+                replicas: s.replicas,
+            }),
+            status: d.status,
+        }
+    }
 }
 
 /// Normal or Warning, as Kubernetes Events have it.
@@ -91,7 +136,7 @@ pub trait KubeApi: Send + Sync {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<Deployment>, KubeError>;
+    ) -> Result<Option<DeploymentView>, KubeError>;
     /// Creates the Deployment, or replaces its spec, labels and annotations.
     async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError>;
     /// Deletes it (and, by garbage collection, its pods); absent is not an error.

@@ -23,7 +23,7 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
     if !has_finalizer {
         return Ok(None);
     }
-    let deployed: Option<FlinkDeploymentSpec> = run.last_reconciled().map(|s| s.spec);
+    let deployed: Option<FlinkDeploymentSpec> = run.last_reconciled().map(|s| s.spec.clone());
     let conf = run.config_of(deployed.as_ref().unwrap_or(&run.fd.spec));
     if run.status.lifecycle_state != Some(ResourceLifecycleState::Deleting) {
         run.status.lifecycle_state = Some(ResourceLifecycleState::Deleting);

@@ -146,10 +146,10 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
 /// Validates the spec. An invalid spec is reported and the last reconciled one stays in
 /// charge; `None` when there is none (nothing was ever deployed).
 async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
-    let reconciled = run.last_reconciled().map(|s| s.spec);
+    let reconciled = run.last_reconciled();
     let problems = crate::validation::validate_deployment(
         &run.fd,
-        reconciled.as_ref(),
+        reconciled.as_ref().map(|s| &s.spec),
         run.ctx.operator_config,
     );
     let news = super::record_problems(&mut run.status.error, &problems);
@@ -167,7 +167,7 @@ async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
         )
         .await;
     }
-    reconciled
+    reconciled.map(|s| s.spec.clone())
 }
 
 fn is_deployed_spec(run: &Run<'_>, desired: &FlinkDeploymentSpec) -> bool {
@@ -257,11 +257,9 @@ async fn other_changes(
 
 /// When to look again, by what is going on (upstream's rescheduling rules).
 fn requeue(run: &Run<'_>) -> Requeue {
-    let spec = run
-        .last_reconciled()
-        .map(|s| s.spec)
-        .unwrap_or_else(|| run.fd.spec.clone());
-    let conf = run.config_of(&spec);
+    let reconciled = run.last_reconciled();
+    let spec = reconciled.as_ref().map(|s| &s.spec).unwrap_or(&run.fd.spec);
+    let conf = run.config_of(spec);
     let recon = run
         .status
         .reconciliation_status

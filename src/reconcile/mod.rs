@@ -16,6 +16,7 @@ pub mod state;
 pub mod upgrade;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::EffectiveConfig;
@@ -65,7 +66,8 @@ pub struct Run<'a> {
     pub name: String,
     /// The stored specs parsed so far in this reconcile, by their text: a reconcile reads
     /// the reconciled and stable specs a dozen times, and they rarely change within it.
-    parsed: std::sync::Mutex<Vec<(String, Option<StoredSpec<FlinkDeploymentSpec>>)>>,
+    /// Shared, not copied: each read hands out the same parse.
+    parsed: std::sync::Mutex<Vec<(String, Option<Arc<StoredSpec<FlinkDeploymentSpec>>>)>>,
 }
 
 /// A FlinkDeployment's configuration: the operator's, overridden by its own.
@@ -97,12 +99,12 @@ impl<'a> Run<'a> {
     }
 
     /// [`StoredSpec::parse`], remembered for the texts seen in this reconcile.
-    fn stored_spec(&self, text: &str) -> Option<StoredSpec<FlinkDeploymentSpec>> {
+    fn stored_spec(&self, text: &str) -> Option<Arc<StoredSpec<FlinkDeploymentSpec>>> {
         let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, spec)) = parsed.iter().find(|(t, _)| t == text) {
             return spec.clone();
         }
-        let spec = StoredSpec::parse(text).ok();
+        let spec = StoredSpec::parse(text).ok().map(Arc::new);
         if parsed.len() >= 4 {
             parsed.remove(0);
         }
@@ -145,10 +147,10 @@ impl<'a> Run<'a> {
     /// TaskManager view the scale subresource reads.
     fn derive_status_views(&mut self) {
         use crate::crd::{FlinkJobState, JobManagerDeploymentStatus, JobState, TaskManagerInfo};
-        let reconciled = self.last_reconciled().map(|s| s.spec);
-        let Some(spec) = reconciled else {
+        let Some(reconciled) = self.last_reconciled() else {
             return;
         };
+        let spec = &reconciled.spec;
         let suspended = spec.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Suspended);
         let conf = self.config_of(&spec);
         self.status.task_manager = Some(if suspended {
@@ -227,7 +229,7 @@ impl<'a> Run<'a> {
         deployment_config(self.ctx.operator_config, spec)
     }
 
-    pub fn last_reconciled(&self) -> Option<StoredSpec<FlinkDeploymentSpec>> {
+    pub fn last_reconciled(&self) -> Option<Arc<StoredSpec<FlinkDeploymentSpec>>> {
         self.status
             .reconciliation_status
             .as_ref()
@@ -244,7 +246,7 @@ impl<'a> Run<'a> {
             .unwrap_or(false)
     }
 
-    pub fn last_stable(&self) -> Option<StoredSpec<FlinkDeploymentSpec>> {
+    pub fn last_stable(&self) -> Option<Arc<StoredSpec<FlinkDeploymentSpec>>> {
         self.status
             .reconciliation_status
             .as_ref()

@@ -104,7 +104,7 @@ pub async fn observe(run: &mut Run<'_>) -> Result<(), ReconcileError> {
             }
             return Ok(());
         }
-        mark_deployed_after_crash(run, reconciled);
+        mark_deployed_after_crash(run, (*reconciled).clone());
         return Ok(());
     }
     observe_jobmanager(run, &reconciled.spec, job_suspended).await?;
@@ -210,11 +210,16 @@ async fn observe_jobmanager(
         }
         return Ok(());
     };
-    let pods = run
-        .ctx
-        .kube
-        .list_pods(&run.namespace, &cluster::jobmanager_pod_selector(&run.name))
-        .await?;
+    // The pods say why a JobManager does not come up; one that is up needs no look at them
+    // (as upstream's observer, which checks pods only while the Deployment is not ready).
+    let pods = if deployment.fully_available() {
+        Vec::new()
+    } else {
+        run.ctx
+            .kube
+            .list_pods(&run.namespace, &cluster::jobmanager_pod_selector(&run.name))
+            .await?
+    };
     if let Some((reason, message)) = pod_failure(&pods) {
         let text = format!("{reason}: {message}");
         if previous != Some(Jm::Error)

@@ -1,6 +1,7 @@
 //! Deploying, tearing down and upgrading clusters: first deploy, the three upgrade modes,
 //! suspend and resume, rollback, and redeploys after failures.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::events::*;
@@ -792,9 +793,10 @@ pub async fn start_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
 
 /// Deploys the last stable spec again, restoring state as its upgrade mode allows.
 pub async fn perform_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
-    let (Some(mut reconciled), Some(stable)) = (run.last_reconciled(), run.last_stable()) else {
+    let (Some(reconciled), Some(stable)) = (run.last_reconciled(), run.last_stable()) else {
         return Ok(());
     };
+    let mut reconciled = Arc::unwrap_or_clone(reconciled);
     let stateless =
         stable.spec.job.as_ref().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless);
     let conf = run.config_of(&stable.spec);
