@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::EffectiveConfig;
-use crate::crd::{FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, StoredSpec};
+use crate::crd::{
+    FlinkConfiguration, FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, StoredSpec,
+};
 use crate::ports::{
     ArtifactError, ArtifactFetcher, Clock, EventRecord, EventType, FlinkApi, FlinkError, KubeApi,
     KubeError,
@@ -68,6 +70,9 @@ pub struct Run<'a> {
     /// the reconciled and stable specs a dozen times, and they rarely change within it.
     /// Shared, not copied: each read hands out the same parse.
     parsed: std::sync::Mutex<Vec<(String, Option<Arc<StoredSpec<FlinkDeploymentSpec>>>)>>,
+    /// The effective configurations built in this reconcile, by the spec's own configuration
+    /// (all they depend on besides the operator's): a reconcile asks for them a dozen times.
+    configs: std::sync::Mutex<Vec<(Option<FlinkConfiguration>, Arc<EffectiveConfig>)>>,
 }
 
 /// A FlinkDeployment's configuration: the operator's, overridden by its own.
@@ -95,6 +100,7 @@ impl<'a> Run<'a> {
             namespace,
             name,
             parsed: Default::default(),
+            configs: Default::default(),
         }
     }
 
@@ -225,8 +231,17 @@ impl<'a> Run<'a> {
     }
 
     /// The effective configuration of a spec: operator defaults, then the spec's own.
-    pub fn config_of(&self, spec: &FlinkDeploymentSpec) -> EffectiveConfig {
-        deployment_config(self.ctx.operator_config, spec)
+    pub fn config_of(&self, spec: &FlinkDeploymentSpec) -> Arc<EffectiveConfig> {
+        let mut configs = self.configs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, conf)) = configs.iter().find(|(c, _)| *c == spec.flink_configuration) {
+            return conf.clone();
+        }
+        let conf = Arc::new(deployment_config(self.ctx.operator_config, spec));
+        if configs.len() >= 4 {
+            configs.remove(0);
+        }
+        configs.push((spec.flink_configuration.clone(), conf.clone()));
+        conf
     }
 
     pub fn last_reconciled(&self) -> Option<Arc<StoredSpec<FlinkDeploymentSpec>>> {
