@@ -390,8 +390,27 @@ impl Clock for SimPorts {
 }
 
 impl World {
-    /// The cluster behind an endpoint, if its REST API answers now.
+    /// The cluster behind an endpoint, if its REST API answers now, for a call that may
+    /// change it.
     fn rest(&mut self, at: &FlinkEndpoint) -> Result<&mut FlinkCluster, FlinkError> {
+        self.rest_answers(at)?;
+        // What a call may have changed runs at the next tick.
+        self.touch_cluster(&at.namespace, &at.cluster_id);
+        self.clusters
+            .get_mut(&(at.namespace.clone(), at.cluster_id.clone()))
+            .ok_or_else(|| FlinkError::Unavailable(format!("connection refused: {}", at.url)))
+    }
+
+    /// The same for a call that only reads: nothing for the next tick to run.
+    fn rest_read(&mut self, at: &FlinkEndpoint) -> Result<&FlinkCluster, FlinkError> {
+        self.rest_answers(at)?;
+        self.clusters
+            .get(&(at.namespace.clone(), at.cluster_id.clone()))
+            .ok_or_else(|| FlinkError::Unavailable(format!("connection refused: {}", at.url)))
+    }
+
+    /// Counts the call; fails it when the operator died or the REST API is down.
+    fn rest_answers(&mut self, at: &FlinkEndpoint) -> Result<(), FlinkError> {
         if self.operator_crashed {
             return Err(FlinkError::Unavailable("the operator process died".into()));
         }
@@ -406,11 +425,7 @@ impl World {
                 at.url
             )));
         }
-        // What a call may have changed runs at the next tick.
-        self.touch_cluster(&at.namespace, &at.cluster_id);
-        self.clusters
-            .get_mut(&(at.namespace.clone(), at.cluster_id.clone()))
-            .ok_or_else(|| FlinkError::Unavailable(format!("connection refused: {}", at.url)))
+        Ok(())
     }
 }
 
@@ -421,20 +436,20 @@ impl World {
 impl World {
     /// `GET /overview`.
     pub fn rest_overview(&mut self, at: &FlinkEndpoint) -> Result<Value, FlinkError> {
-        Ok(self.rest(at)?.overview_json())
+        Ok(self.rest_read(at)?.overview_json())
     }
 
     /// `GET /jobs/overview`.
     pub fn rest_jobs_overview(&mut self, at: &FlinkEndpoint) -> Result<Value, FlinkError> {
         let now = self.now;
-        Ok(self.rest(at)?.jobs_overview_json(now))
+        Ok(self.rest_read(at)?.jobs_overview_json(now))
     }
 
     /// `GET /jobs/:jid`: the job's entry of `/jobs/overview` with the detail fields Flink adds
     /// (no vertices or plan: nothing reads them).
     pub fn rest_job(&mut self, at: &FlinkEndpoint, job_id: &str) -> Result<Value, FlinkError> {
         let now = self.now;
-        let cluster = self.rest(at)?;
+        let cluster = self.rest_read(at)?;
         if cluster.job(job_id).is_none() {
             return Err(FlinkError::NotFound(format!("Job {job_id} not found")));
         }
@@ -621,7 +636,7 @@ impl World {
         at: &FlinkEndpoint,
         trigger: &str,
     ) -> Result<Value, FlinkError> {
-        let cluster = self.rest(at)?;
+        let cluster = self.rest_read(at)?;
         let op = cluster
             .operations
             .get(trigger)
@@ -635,7 +650,7 @@ impl World {
         at: &FlinkEndpoint,
         job_id: &str,
     ) -> Result<Value, FlinkError> {
-        let cluster = self.rest(at)?;
+        let cluster = self.rest_read(at)?;
         let job = cluster
             .job(job_id)
             .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
@@ -671,7 +686,7 @@ impl World {
         at: &FlinkEndpoint,
         job_id: &str,
     ) -> Result<Value, FlinkError> {
-        let cluster = self.rest(at)?;
+        let cluster = self.rest_read(at)?;
         let job = cluster
             .job(job_id)
             .ok_or_else(|| FlinkError::NotFound(format!("Job {job_id} not found")))?;
