@@ -174,6 +174,12 @@ struct Changed {
     states_indexed: usize,
 }
 
+/// Whether a failure (a job's, a lost TaskManager) changes a job in this state. A job being
+/// cancelled or already failing goes on to its end: a failure does not bring it back.
+fn can_fail(state: &str) -> bool {
+    !crate::flink::is_terminal(state) && state != "CANCELLING" && state != "FAILING"
+}
+
 pub struct World {
     pub now: i64,
     pub rng: Rng,
@@ -531,13 +537,7 @@ impl World {
         let recover = ms(self.settings.pod_startup) + ms(self.settings.job_startup);
         self.touch_cluster(ns, name);
         if let Some(c) = self.clusters.get_mut(&(ns.to_string(), name.to_string())) {
-            // A job being cancelled or failing goes on to its end: the lost TaskManager does
-            // not bring it back.
-            for job in c.jobs.iter_mut().filter(|j| {
-                !crate::flink::is_terminal(&j.state)
-                    && j.state != "CANCELLING"
-                    && j.state != "FAILING"
-            }) {
+            for job in c.jobs.iter_mut().filter(|j| can_fail(&j.state)) {
                 job.exceptions.push((now, "org.apache.flink.runtime.jobmaster.JobMasterException: TaskManager with id tm-1 is no longer reachable.".into()));
                 if job.checkpointing() {
                     FlinkCluster::set_state(job, "RESTARTING", now);
@@ -563,7 +563,7 @@ impl World {
             for job in c
                 .jobs
                 .iter_mut()
-                .filter(|j| j.owner == owner && !crate::flink::is_terminal(&j.state))
+                .filter(|j| j.owner == owner && can_fail(&j.state))
             {
                 job.exceptions.push((
                     now,
