@@ -70,7 +70,7 @@ fn every_regression_passes_the_explorer_checks() {
         .filter(|p| p.extension().map(|e| e == "yaml").unwrap_or(false))
         .collect();
     files.sort();
-    assert!(files.len() >= 28, "{} regressions", files.len());
+    assert!(files.len() >= 29, "{} regressions", files.len());
     let opts = Options {
         seeds: 1,
         faults: Vec::new(),

@@ -327,8 +327,14 @@ async fn server_side_apply_creates_then_replaces_what_the_operator_owns() {
     let second = k.get_deployment("default", "app").await.unwrap().unwrap();
     let labels = second.metadata.labels.clone().unwrap();
     assert!(!labels.contains_key("old"), "no longer applied: {labels:?}");
-    let spec = second.spec.as_ref().unwrap();
-    assert_eq!(spec.replicas, Some(2));
+    assert_eq!(second.spec.as_ref().unwrap().replicas, Some(2));
+    // The operator reads back only a view; the whole object, as applied, from the API.
+    let whole: k8s_openapi::api::apps::v1::Deployment =
+        kube::Api::namespaced(s.client.clone(), "default")
+            .get("app")
+            .await
+            .unwrap();
+    let spec = whole.spec.as_ref().unwrap();
     let container = &spec.template.spec.as_ref().unwrap().containers[0];
     assert_eq!(container.image.as_deref(), Some("flink:2.2"));
     assert_eq!(container.args, Some(vec!["jobmanager".to_string()]));

@@ -28,6 +28,9 @@ use crate::ports::{
     KubeError,
 };
 
+/// A stored spec parsed once and handed out to every reader in a reconcile.
+pub type SharedSpec = Arc<StoredSpec<FlinkDeploymentSpec>>;
+
 /// What reconciliation works with: the ports and the operator's own configuration.
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
@@ -69,7 +72,7 @@ pub struct Run<'a> {
     /// The stored specs parsed so far in this reconcile, by their text: a reconcile reads
     /// the reconciled and stable specs a dozen times, and they rarely change within it.
     /// Shared, not copied: each read hands out the same parse.
-    parsed: std::sync::Mutex<Vec<(String, Option<Arc<StoredSpec<FlinkDeploymentSpec>>>)>>,
+    parsed: std::sync::Mutex<Vec<(String, Option<SharedSpec>)>>,
     /// The effective configurations built in this reconcile, by the spec's own configuration
     /// (all they depend on besides the operator's): a reconcile asks for them a dozen times.
     configs: std::sync::Mutex<Vec<(Option<FlinkConfiguration>, Arc<EffectiveConfig>)>>,
@@ -105,7 +108,7 @@ impl<'a> Run<'a> {
     }
 
     /// [`StoredSpec::parse`], remembered for the texts seen in this reconcile.
-    fn stored_spec(&self, text: &str) -> Option<Arc<StoredSpec<FlinkDeploymentSpec>>> {
+    fn stored_spec(&self, text: &str) -> Option<SharedSpec> {
         let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, spec)) = parsed.iter().find(|(t, _)| t == text) {
             return spec.clone();
@@ -158,7 +161,7 @@ impl<'a> Run<'a> {
         };
         let spec = &reconciled.spec;
         let suspended = spec.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Suspended);
-        let conf = self.config_of(&spec);
+        let conf = self.config_of(spec);
         self.status.task_manager = Some(if suspended {
             TaskManagerInfo {
                 label_selector: Some(String::new()),
@@ -167,7 +170,7 @@ impl<'a> Run<'a> {
         } else {
             TaskManagerInfo {
                 label_selector: Some(format!("component=taskmanager,app={}", self.name)),
-                replicas: Some(crate::cluster::taskmanager_replicas(&spec, &conf)),
+                replicas: Some(crate::cluster::taskmanager_replicas(spec, &conf)),
             }
         });
         let (running, reason, message) = match (
@@ -244,7 +247,7 @@ impl<'a> Run<'a> {
         conf
     }
 
-    pub fn last_reconciled(&self) -> Option<Arc<StoredSpec<FlinkDeploymentSpec>>> {
+    pub fn last_reconciled(&self) -> Option<SharedSpec> {
         self.status
             .reconciliation_status
             .as_ref()
@@ -261,7 +264,7 @@ impl<'a> Run<'a> {
             .unwrap_or(false)
     }
 
-    pub fn last_stable(&self) -> Option<Arc<StoredSpec<FlinkDeploymentSpec>>> {
+    pub fn last_stable(&self) -> Option<SharedSpec> {
         self.status
             .reconciliation_status
             .as_ref()

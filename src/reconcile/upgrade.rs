@@ -13,7 +13,7 @@ use crate::crd::{
     FlinkDeploymentSpec, FlinkJobState, JobManagerDeploymentStatus as Jm, JobState,
     ReconciliationState, StoredSpec, UpgradeMode,
 };
-use crate::ports::EventType;
+use crate::ports::{EventType, FlinkError};
 
 /// What a new deployment starts its job from.
 #[derive(Debug, Clone, PartialEq)]
@@ -375,7 +375,22 @@ async fn suspend_job(
                 Box::pin(super::observe::refresh_mid_upgrade(run, deployed)).await?;
                 return Ok(Suspend::Pending);
             }
-            savepoint::trigger_upgrade_savepoint(run, deployed).await?;
+            match savepoint::trigger_upgrade_savepoint(run, deployed).await {
+                Ok(()) => {}
+                // Refused because the job stopped already: perhaps by an earlier stop of ours
+                // whose trigger was never recorded (its status write was lost). Wait for the
+                // job as for a stop whose answer was lost: the newest state it recorded (that
+                // stop's savepoint) is then restored, not left unknown.
+                Err(ReconcileError::Flink(FlinkError::Conflict(_))) => {
+                    let now = Run::now(run);
+                    super::state::mark_stop_sent(
+                        run.status.job_status.get_or_insert_with(Default::default),
+                        now,
+                    );
+                    run.write_status().await?;
+                }
+                Err(e) => return Err(e),
+            }
             Ok(Suspend::Pending)
         }
         UpgradeMode::LastState => {
