@@ -114,10 +114,7 @@ impl<'a> Run<'a> {
             return spec.clone();
         }
         let spec = StoredSpec::parse(text).ok().map(Arc::new);
-        if parsed.len() >= 4 {
-            parsed.remove(0);
-        }
-        parsed.push((text.to_string(), spec.clone()));
+        remember(&mut parsed, text.to_string(), spec.clone());
         spec
     }
 
@@ -240,10 +237,7 @@ impl<'a> Run<'a> {
             return conf.clone();
         }
         let conf = Arc::new(deployment_config(self.ctx.operator_config, spec));
-        if configs.len() >= 4 {
-            configs.remove(0);
-        }
-        configs.push((spec.flink_configuration.clone(), conf.clone()));
+        remember(&mut configs, spec.flink_configuration.clone(), conf.clone());
         conf
     }
 
@@ -294,6 +288,15 @@ impl<'a> Run<'a> {
             tracing::warn!(error = %e, reason, "could not publish event");
         }
     }
+}
+
+/// Keeps the last few results of a reconcile's repeated work (a handful of distinct keys
+/// come up in one reconcile; the oldest goes first).
+fn remember<K, V>(memo: &mut Vec<(K, V)>, key: K, value: V) {
+    if memo.len() >= 4 {
+        memo.remove(0);
+    }
+    memo.push((key, value));
 }
 
 /// Clears `error` if it is of the given kind (`ValidationException`, ...).
