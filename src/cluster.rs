@@ -421,8 +421,8 @@ pub fn build(
     let jm = spec.job_manager.as_ref();
     let tm = spec.task_manager.as_ref();
     let jm_template = merged_pod_template(
-        spec.pod_template.as_ref(),
-        jm.and_then(|j| j.pod_template.as_ref()),
+        spec.pod_template.as_deref(),
+        jm.and_then(|j| j.pod_template.as_deref()),
         arrays_by_name,
     );
     // The container entrypoints Flink's image knows: native clusters start through
@@ -450,8 +450,8 @@ pub fn build(
     );
     let taskmanager = (spec.mode == Some(KubernetesDeploymentMode::Standalone)).then(|| {
         let tm_template = merged_pod_template(
-            spec.pod_template.as_ref(),
-            tm.and_then(|t| t.pod_template.as_ref()),
+            spec.pod_template.as_deref(),
+            tm.and_then(|t| t.pod_template.as_deref()),
             arrays_by_name,
         );
         component_deployment(

@@ -75,6 +75,19 @@ fn job_suspended_in(
 }
 
 pub fn deployment_lifecycle(status: &FlinkDeploymentStatus) -> L {
+    deployment_lifecycle_given(status, |s| {
+        StoredSpec::<FlinkDeploymentSpec>::parse(s)
+            .ok()
+            .and_then(|s| s.spec.job.map(|j| j.desired_state()))
+    })
+}
+
+/// [`deployment_lifecycle`] with the job state of a stored spec text read by the caller (a
+/// reconcile has the reconciled spec parsed already).
+pub fn deployment_lifecycle_given(
+    status: &FlinkDeploymentStatus,
+    job_state_in: impl Fn(&str) -> Option<JobState>,
+) -> L {
     let reconciled = status
         .reconciliation_status
         .as_ref()
@@ -92,11 +105,7 @@ pub fn deployment_lifecycle(status: &FlinkDeploymentStatus) -> L {
         reconciliation: status.reconciliation_status.as_ref(),
         error: status.error.as_deref(),
         job_state: status.job_status.as_ref().and_then(|j| j.state),
-        reconciled_job_suspended: job_suspended_in(reconciled, |s| {
-            StoredSpec::<FlinkDeploymentSpec>::parse(s)
-                .ok()
-                .and_then(|s| s.spec.job.map(|j| j.desired_state()))
-        }),
+        reconciled_job_suspended: job_suspended_in(reconciled, job_state_in),
         jm_lost_with_manual_restore: jm_lost,
     })
 }

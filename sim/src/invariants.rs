@@ -88,6 +88,37 @@ fn stored_spec(text: &Value) -> Option<Value> {
     })
 }
 
+/// Whether a stored spec text has a job that is not suspended. Reads only `job.state` (every
+/// status write is checked; the whole spec is not needed for this).
+fn stored_job_wanted(text: &Value) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Job {
+        state: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        job: Option<Job>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        // The current format nests the spec; the legacy one has it at the top level.
+        spec: Option<Spec>,
+        job: Option<Job>,
+    }
+    let Some(stored) = text
+        .as_str()
+        .and_then(|t| serde_json::from_str::<Stored>(t).ok())
+    else {
+        return false;
+    };
+    let job = match stored.spec {
+        Some(spec) => spec.job,
+        None => stored.job,
+    };
+    job.map(|j| j.state.as_deref() != Some("suspended"))
+        .unwrap_or(false)
+}
+
 /// A rollback redeploys the last stable spec, and one that was stateless starts from nothing,
 /// as upstream's does (it keeps a stable spec's stateless mode, else uses last-state).
 fn rolls_back_to_stateless(resource: &Value) -> bool {
@@ -416,11 +447,7 @@ impl Invariants {
             }
         }
         let (kind, ns, name) = split_owner(id);
-        let reconciled = stored_spec(&status["reconciliationStatus"]["lastReconciledSpec"]);
-        let job_wanted = reconciled
-            .as_ref()
-            .map(|s| !s["job"].is_null() && s["job"]["state"].as_str() != Some("suspended"))
-            .unwrap_or(false);
+        let job_wanted = stored_job_wanted(&status["reconciliationStatus"]["lastReconciledSpec"]);
         let running = js["state"].as_str() == Some("RUNNING");
         let turned_running = running && before["jobStatus"]["state"].as_str() != Some("RUNNING");
         let the_job = || {
@@ -461,7 +488,11 @@ impl Invariants {
         let stable = status["lifecycleState"].as_str() == Some("STABLE");
         let turned_stable = stable && before["lifecycleState"].as_str() != Some("STABLE");
         if turned_stable && running && job_wanted && !deleting {
-            let spec = reconciled.as_ref().unwrap();
+            // Parsed whole only here, when a status turns STABLE.
+            let Some(spec) = stored_spec(&status["reconciliationStatus"]["lastReconciledSpec"])
+            else {
+                return;
+            };
             if let (Some(job), Some(p)) = (the_job(), spec["job"]["parallelism"].as_i64()) {
                 let record = w.jobs_of(id).rev().find(|r| r.job_id == job.id);
                 if let Some(r) = record {

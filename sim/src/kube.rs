@@ -128,6 +128,11 @@ impl KubeStore {
         self.objects.get(key).map(|v| &**v)
     }
 
+    /// The stored object itself (shared): for readers that keep it across writes to the store.
+    pub fn get_shared(&self, key: &Key) -> Option<Arc<Value>> {
+        self.objects.get(key).cloned()
+    }
+
     /// Objects of a kind in a namespace, in name order.
     pub fn list(&self, kind: &str, namespace: &str) -> Vec<&Value> {
         self.objects
@@ -164,13 +169,12 @@ impl KubeStore {
     }
 
     /// Objects whose owner references name `uid`, in key order.
-    pub fn dependents(&self, uid: &str) -> Vec<(&Key, &Value)> {
+    pub fn dependents(&self, uid: &str) -> Vec<(&Key, &Arc<Value>)> {
         self.owned_by
             .get(uid)
             .into_iter()
             .flatten()
             .filter_map(|k| self.objects.get_key_value(k))
-            .map(|(k, v)| (k, &**v))
             .collect()
     }
 

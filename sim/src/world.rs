@@ -3,6 +3,7 @@
 //! data the world consults; nothing here reads the wall clock or iterates a hash map.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -606,7 +607,7 @@ impl World {
     }
 
     /// The pods a Deployment owns, by name.
-    fn owned_pods(&self, namespace: &str, owner_uid: &Value) -> Vec<Value> {
+    fn owned_pods(&self, namespace: &str, owner_uid: &Value) -> Vec<Arc<Value>> {
         let owned = |p: &Value| &p["metadata"]["ownerReferences"][0]["uid"] == owner_uid;
         let Some(uid) = owner_uid.as_str() else {
             return self
@@ -614,7 +615,7 @@ impl World {
                 .list("Pod", namespace)
                 .into_iter()
                 .filter(|p| owned(p))
-                .cloned()
+                .map(|p| Arc::new(p.clone()))
                 .collect();
         };
         self.kube
@@ -764,7 +765,7 @@ impl World {
         let keys = std::mem::take(&mut self.changed.deployments);
         let mut unsettled = Vec::new();
         for key in keys {
-            let Some(d) = self.kube.get(&key).cloned() else {
+            let Some(d) = self.kube.get_shared(&key) else {
                 continue;
             };
             let ns = d["metadata"]["namespace"]
@@ -777,7 +778,7 @@ impl World {
                 .to_string();
             let uid = d["metadata"]["uid"].clone();
             let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
-            let pods: Vec<Value> = self.owned_pods(&ns, &uid);
+            let pods = self.owned_pods(&ns, &uid);
             // A changed pod template replaces the pods (the Recreate strategy).
             let template_hash = format!("{:x}", fnv(&d["spec"]["template"].to_string()));
             for p in &pods {
@@ -791,7 +792,7 @@ impl World {
                     self.pod_timers.remove(&key);
                 }
             }
-            let current: Vec<Value> = self.owned_pods(&ns, &uid);
+            let current = self.owned_pods(&ns, &uid);
             for _ in current.len() as i64..replicas {
                 let pod_name = format!(
                     "{name}-{}-{}",
@@ -815,7 +816,7 @@ impl World {
                     );
                 }
             }
-            let extra: Vec<Value> = self
+            let extra: Vec<Arc<Value>> = self
                 .owned_pods(&ns, &uid)
                 .into_iter()
                 .skip(replicas.max(0) as usize)
@@ -842,7 +843,7 @@ impl World {
     fn run_kubelet(&mut self) {
         let due = self.pod_timers.due(self.now);
         for key in due {
-            let Some(pod) = self.kube.get(&key).cloned() else {
+            let Some(pod) = self.kube.get_shared(&key) else {
                 continue;
             };
             let image = pod["spec"]["containers"][0]["image"]

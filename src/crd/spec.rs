@@ -49,7 +49,7 @@ pub struct FlinkDeploymentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_template: Option<Pod>,
+    pub pod_template: Option<Box<Pod>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_manager: Option<JobManagerSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,7 +246,7 @@ pub struct JobManagerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_template: Option<Pod>,
+    pub pod_template: Option<Box<Pod>>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -259,5 +259,5 @@ pub struct TaskManagerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_template: Option<Pod>,
+    pub pod_template: Option<Box<Pod>>,
 }

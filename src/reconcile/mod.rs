@@ -134,7 +134,11 @@ impl<'a> Run<'a> {
         ) {
             self.status.lifecycle_state = None;
         }
-        self.status.lifecycle_state = Some(crate::lifecycle::deployment_lifecycle(&self.status));
+        let lifecycle = crate::lifecycle::deployment_lifecycle_given(&self.status, |text| {
+            let spec = self.stored_spec(text)?;
+            spec.spec.job.as_ref().map(|j| j.desired_state())
+        });
+        self.status.lifecycle_state = Some(lifecycle);
         self.derive_status_views();
         if self.fd.status.as_ref() == Some(&self.status) {
             return Ok(());
