@@ -266,7 +266,10 @@ impl FlinkCluster {
                 })
             })
             .collect();
-        json!({"jobs": jobs})
+        // Not `json!({"jobs": jobs})`: that would copy the array through serde.
+        let mut answer = serde_json::Map::new();
+        answer.insert("jobs".into(), Value::Array(jobs));
+        Value::Object(answer)
     }
 
     pub fn checkpoints_json(&self, job: &Job) -> Value {

@@ -299,16 +299,15 @@ impl Invariants {
     }
 
     fn check_bystanders(&mut self, w: &World, found: &mut Vec<String>) {
-        for kind in ["ConfigMap", "Service"] {
-            for obj in w.kube.list_all(kind) {
-                if obj["metadata"]["labels"][BYSTANDER_LABEL].is_null() {
-                    continue;
-                }
-                let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
-                let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-                self.bystanders
-                    .entry(key_of(kind, ns, name))
-                    .or_insert_with(|| obj.clone());
+        for (key, obj) in w.kube.bystanders() {
+            if key.0 != "ConfigMap" && key.0 != "Service" {
+                continue;
+            }
+            if obj["metadata"]["labels"][BYSTANDER_LABEL].is_null() {
+                continue;
+            }
+            if !self.bystanders.contains_key(key) {
+                self.bystanders.insert(key.clone(), obj.clone());
             }
         }
         for (key, first) in &self.bystanders {

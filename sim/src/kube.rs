@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::invariants::BYSTANDER_LABEL;
+
 /// (kind, namespace, name): ordered, so every listing is in a stable order.
 pub type Key = (String, String, String);
 
@@ -34,6 +36,9 @@ pub struct KubeStore {
     by_app: BTreeMap<(String, String, String), BTreeSet<String>>,
     /// Keys by the uids their owner references name: garbage collection without a scan.
     owned_by: BTreeMap<String, BTreeSet<Key>>,
+    /// Keys of the objects labelled [`BYSTANDER_LABEL`]: the invariants look at them once a
+    /// virtual minute, without a scan of every ConfigMap and Service.
+    bystanders: BTreeSet<Key>,
     /// Keys of the objects changed since the last [`KubeStore::take_changes`], when
     /// [`KubeStore::track_changes`] turned it on (the world's controllers follow it).
     changes: Option<Vec<Key>>,
@@ -102,6 +107,10 @@ pub fn labels_match(obj: &Value, selector: &str) -> bool {
     })
 }
 
+fn is_bystander(obj: &Value) -> bool {
+    obj["metadata"]["labels"].get(BYSTANDER_LABEL).is_some()
+}
+
 /// The `app` label of an object, if it has one as text.
 fn app_label(obj: &Value) -> Option<&str> {
     obj["metadata"]["labels"]["app"].as_str()
@@ -168,6 +177,14 @@ impl KubeStore {
             .collect()
     }
 
+    /// The objects labelled [`BYSTANDER_LABEL`], in key order.
+    pub fn bystanders(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.bystanders
+            .iter()
+            .filter_map(|k| self.objects.get_key_value(k))
+            .map(|(k, v)| (k, &**v))
+    }
+
     /// Objects whose owner references name `uid`, in key order.
     pub fn dependents(&self, uid: &str) -> Vec<(&Key, &Arc<Value>)> {
         self.owned_by
@@ -219,7 +236,13 @@ impl KubeStore {
     fn put(&mut self, key: Key, obj: Arc<Value>) {
         let new_app = app_label(&obj).map(str::to_string);
         let new_owners: Vec<String> = owner_uids(&obj).into_iter().map(String::from).collect();
+        let bystander = is_bystander(&obj);
         let old = self.objects.insert(key.clone(), obj);
+        if bystander {
+            self.bystanders.insert(key.clone());
+        } else if old.as_deref().is_some_and(is_bystander) {
+            self.bystanders.remove(&key);
+        }
         let old_owners: Vec<String> = old
             .as_ref()
             .map(|o| owner_uids(o).into_iter().map(String::from).collect())
@@ -268,6 +291,9 @@ impl KubeStore {
     /// Removes an object, keeping the indexes.
     fn take(&mut self, key: &Key) -> Option<Arc<Value>> {
         let obj = self.objects.remove(key)?;
+        if is_bystander(&obj) {
+            self.bystanders.remove(key);
+        }
         if let Some(app) = app_label(&obj).map(str::to_string) {
             self.unindex(key, app);
         }

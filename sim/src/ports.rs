@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -32,6 +33,46 @@ impl SimPorts {
 fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, KubeError> {
     // Straight from the stored object, without a copy of it.
     T::deserialize(v).map_err(undecodable)
+}
+
+fn resource_version(obj: &Value) -> &str {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+/// Typed objects as last decoded, by key, with the resourceVersion they were decoded at.
+/// Every write to the fake API takes a new resourceVersion, so an object with the same one is
+/// the same object: its decoding is copied instead of done again (the decoding a real adapter
+/// does once per watch event).
+#[derive(Debug)]
+pub struct Decoded<T> {
+    by_key: std::collections::BTreeMap<crate::kube::Key, (String, T)>,
+}
+
+impl<T> Default for Decoded<T> {
+    fn default() -> Self {
+        Decoded {
+            by_key: Default::default(),
+        }
+    }
+}
+
+impl<T> Decoded<T> {
+    fn get(&self, key: &crate::kube::Key, resource_version: &str) -> Option<&T> {
+        self.by_key
+            .get(key)
+            .filter(|(rv, _)| !rv.is_empty() && rv == resource_version)
+            .map(|(_, t)| t)
+    }
+
+    fn put(&mut self, key: crate::kube::Key, resource_version: String, value: T) {
+        self.by_key.insert(key, (resource_version, value));
+    }
+
+    fn forget(&mut self, key: &crate::kube::Key) {
+        self.by_key.remove(key);
+    }
 }
 
 fn undecodable(e: serde_json::Error) -> KubeError {
@@ -112,22 +153,62 @@ impl World {
         typed(self.kube.get(key).unwrap_or(written))
     }
 
-    fn update_status_of<T: DeserializeOwned>(
+    /// A status write: only the status goes to the API (as the status subresource takes it),
+    /// so only the status is turned into JSON. Answers the object as stored, decoded.
+    fn update_status_of<T: DeserializeOwned + Clone>(
         &mut self,
         kind: &str,
-        obj: Value,
+        metadata: &ObjectMeta,
+        status: Value,
+        decoded: fn(&mut World) -> &mut Decoded<T>,
     ) -> Result<T, KubeError> {
         self.write()?;
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-        let rv = obj["metadata"]["resourceVersion"].as_str();
+        let ns = metadata.namespace.as_deref().unwrap_or_default();
+        let name = metadata.name.as_deref().unwrap_or_default();
+        let rv = metadata.resource_version.as_deref();
         let key = key_of(kind, ns, name);
-        let result = self
-            .kube
-            .update_status(&key, obj["status"].clone(), rv)
-            .map_err(api_err);
+        let result = self.kube.update_status(&key, status, rv).map_err(api_err);
         self.flush_watch();
-        self.written(&key, &*result?)
+        let written: T = self.written(&key, &*result?)?;
+        // The decoding of what is stored now serves the next read of it.
+        if let Some(stored) = self.kube.get(&key) {
+            let rv = resource_version(stored).to_string();
+            decoded(self).put(key, rv, written.clone());
+        }
+        Ok(written)
+    }
+
+    /// A FlinkDeployment or FlinkSessionJob as the operator reads it: the decoding kept from
+    /// the last read or write when the object has not changed since.
+    fn get_decoded<T: DeserializeOwned + Clone>(
+        &mut self,
+        kind: &str,
+        ns: &str,
+        name: &str,
+        decoded: fn(&mut World) -> &mut Decoded<T>,
+    ) -> Result<Option<T>, KubeError> {
+        self.read()?;
+        let key = key_of(kind, ns, name);
+        // Taken out while the store is read, put back after.
+        let mut kept = std::mem::take(decoded(self));
+        let result = match self.view().get(&key) {
+            None => {
+                kept.forget(&key);
+                Ok(None)
+            }
+            Some(obj) => {
+                let rv = resource_version(obj);
+                match kept.get(&key, rv) {
+                    Some(value) => Ok(Some(value.clone())),
+                    None => typed::<T>(obj).map(|value| {
+                        kept.put(key, rv.to_string(), value.clone());
+                        Some(value)
+                    }),
+                }
+            }
+        };
+        *decoded(self) = kept;
+        result
     }
 
     fn set_finalizers_of<T: DeserializeOwned>(
@@ -228,14 +309,21 @@ impl KubeApi for SimPorts {
         namespace: &str,
         name: &str,
     ) -> Result<Option<FlinkDeployment>, KubeError> {
-        self.lock().get_typed("FlinkDeployment", namespace, name)
+        self.lock()
+            .get_decoded("FlinkDeployment", namespace, name, |w| {
+                &mut w.decoded_deployments
+            })
     }
     async fn update_flink_deployment_status(
         &self,
         resource: &FlinkDeployment,
     ) -> Result<FlinkDeployment, KubeError> {
-        self.lock()
-            .update_status_of("FlinkDeployment", to_value(resource))
+        self.lock().update_status_of(
+            "FlinkDeployment",
+            &resource.metadata,
+            to_value(&resource.status),
+            |w| &mut w.decoded_deployments,
+        )
     }
     async fn set_flink_deployment_finalizers(
         &self,
@@ -250,7 +338,10 @@ impl KubeApi for SimPorts {
         namespace: &str,
         name: &str,
     ) -> Result<Option<FlinkSessionJob>, KubeError> {
-        self.lock().get_typed("FlinkSessionJob", namespace, name)
+        self.lock()
+            .get_decoded("FlinkSessionJob", namespace, name, |w| {
+                &mut w.decoded_session_jobs
+            })
     }
     async fn list_session_jobs(&self, namespace: &str) -> Result<Vec<FlinkSessionJob>, KubeError> {
         self.lock().list_typed("FlinkSessionJob", namespace, "")
@@ -259,8 +350,12 @@ impl KubeApi for SimPorts {
         &self,
         resource: &FlinkSessionJob,
     ) -> Result<FlinkSessionJob, KubeError> {
-        self.lock()
-            .update_status_of("FlinkSessionJob", to_value(resource))
+        self.lock().update_status_of(
+            "FlinkSessionJob",
+            &resource.metadata,
+            to_value(&resource.status),
+            |w| &mut w.decoded_session_jobs,
+        )
     }
     async fn set_session_job_finalizers(
         &self,

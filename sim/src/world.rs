@@ -218,6 +218,9 @@ pub struct World {
     pub operator_crashed: bool,
     /// A deliberately planted operator bug, to prove the explorer finds it (tests only).
     pub mutant: Option<Mutant>,
+    /// The operator's reads of its resources, decoded once per resourceVersion.
+    pub decoded_deployments: crate::ports::Decoded<flink_operator::crd::FlinkDeployment>,
+    pub decoded_session_jobs: crate::ports::Decoded<flink_operator::crd::FlinkSessionJob>,
 }
 
 /// Operator bugs the world can plant, for testing the checks themselves.
@@ -292,6 +295,8 @@ impl World {
             crash_after_write: None,
             operator_crashed: false,
             mutant: None,
+            decoded_deployments: Default::default(),
+            decoded_session_jobs: Default::default(),
         }
     }
 
@@ -843,7 +848,9 @@ impl World {
     fn run_kubelet(&mut self) {
         let due = self.pod_timers.due(self.now);
         for key in due {
-            let Some(pod) = self.kube.get_shared(&key) else {
+            // Read what is needed and let go of the pod: a status write to an object still
+            // held elsewhere would copy it.
+            let Some(pod) = self.kube.get(&key) else {
                 continue;
             };
             let image = pod["spec"]["containers"][0]["image"]
@@ -854,6 +861,7 @@ impl World {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
+            let jobmanager = pod["metadata"]["labels"]["component"] == "jobmanager";
             if self.image_blocked(&image) {
                 self.set_pod_waiting(
                     &key,
@@ -864,9 +872,7 @@ impl World {
                 self.pod_timers.insert(key, i64::MAX);
                 continue;
             }
-            if self.crash_held(&key.1, &cluster)
-                && pod["metadata"]["labels"]["component"] == "jobmanager"
-            {
+            if self.crash_held(&key.1, &cluster) && jobmanager {
                 self.set_pod_waiting(
                     &key,
                     "CrashLoopBackOff",
