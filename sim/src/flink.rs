@@ -88,9 +88,9 @@ impl Job {
             || self.checkpoints_dir().is_some()
     }
 
-    /// Completes a checkpoint under `dir`. Flink retains only the newest one by default
-    /// (`state.checkpoints.num-retained: 1`): returns the new path and the one dropped.
-    pub fn complete_checkpoint(&mut self, dir: &str, now: i64) -> (String, Option<String>) {
+    /// Completes a checkpoint under `dir` and returns its path. Flink retains only the newest
+    /// one by default (`state.checkpoints.num-retained: 1`): the one before is dropped.
+    pub fn complete_checkpoint(&mut self, dir: &str, now: i64) -> String {
         // Savepoints and checkpoints share one id sequence.
         let id = self
             .checkpoints
@@ -105,8 +105,10 @@ impl Job {
             path: path.clone(),
             at: now,
         });
-        let dropped = (self.checkpoints.len() > 1).then(|| self.checkpoints.remove(0).path);
-        (path, dropped)
+        if self.checkpoints.len() > 1 {
+            self.checkpoints.remove(0);
+        }
+        path
     }
 }
 

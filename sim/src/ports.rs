@@ -795,7 +795,6 @@ impl World {
         path: &str,
     ) -> Result<Value, FlinkError> {
         self.rest(at)?;
-        self.storage.remove(path);
         self.disposed.insert(path.to_string());
         Ok(json!({"request-id": self.rng.hex(32)}))
     }

@@ -162,7 +162,7 @@ struct Changed {
     /// Clusters touched since they last ran (by the REST API, a fault, a start).
     clusters: BTreeSet<(String, String)>,
     /// When each cluster next changes by itself, and the same in time order.
-    wake: BTreeMap<(String, String), i64>,
+    wake: rustc_hash::FxHashMap<(String, String), i64>,
     wakes: BTreeSet<(i64, (String, String))>,
     /// The newest job record per (cluster, job id) and per owner, over `jobs[..indexed]`.
     job_by_id: BTreeMap<((String, String), String), usize>,
@@ -193,8 +193,7 @@ pub struct World {
     pub faults: Vec<ActiveFault>,
     /// The operator's limits for jar downloads (from its configuration).
     pub artifact_settings: flink_operator::artifacts::ArtifactSettings,
-    /// Savepoints and checkpoints that exist; disposed ones are removed.
-    pub storage: BTreeSet<String>,
+    /// Savepoints the operator disposed of (the invariants check nothing names them).
     pub disposed: BTreeSet<String>,
     pub stale_view: Option<KubeStore>,
     pub counters: WorldCounters,
@@ -281,7 +280,6 @@ impl World {
             changed: Changed::default(),
             faults: Vec::new(),
             artifact_settings: Default::default(),
-            storage: BTreeSet::new(),
             disposed: BTreeSet::new(),
             stale_view: None,
             counters: WorldCounters::default(),
@@ -1150,10 +1148,7 @@ impl World {
                 if let Some(at) = job.next_checkpoint {
                     if at <= now && job.state == "RUNNING" {
                         let dir = checkpoint_dir.clone().unwrap_or_default();
-                        let (path, dropped) = job.complete_checkpoint(&dir, now);
-                        if let Some(old) = dropped {
-                            self.storage.remove(&old);
-                        }
+                        let path = job.complete_checkpoint(&dir, now);
                         self.record_state(&job.owner, &path);
                         job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
                         if ha {
@@ -1187,10 +1182,7 @@ impl World {
                     let dir = job
                         .checkpoints_dir()
                         .unwrap_or_else(|| "file:///checkpoints".into());
-                    let (path, dropped) = job.complete_checkpoint(&dir, now);
-                    if let Some(old) = dropped {
-                        self.storage.remove(&old);
-                    }
+                    let path = job.complete_checkpoint(&dir, now);
                     let owner = job.owner.clone();
                     self.record_state(&owner, &path);
                     // A checkpoint triggered through REST goes to the same store as the
@@ -1285,7 +1277,6 @@ impl World {
     }
 
     fn record_state(&mut self, owner: &str, path: &str) {
-        self.storage.insert(path.to_string());
         self.index_states();
         let c = &mut self.changed;
         c.states_by_owner
