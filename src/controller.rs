@@ -2,7 +2,7 @@
 //! maps, time from the caller), so the simulator runs this very code in virtual time and
 //! production drives it from a tokio timer and kube watches.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use crate::config::EffectiveConfig;
@@ -40,10 +40,12 @@ pub struct Counters {
 /// The work queue: one due time per resource, and a failure count for backoff.
 #[derive(Debug, Default)]
 pub struct Scheduler {
-    due: BTreeMap<ObjectKey, i64>,
+    /// Point lookups only, never iterated (so hashed: an ordered map of string keys costs a
+    /// dozen comparisons per lookup at 10,000 resources).
+    due: HashMap<ObjectKey, i64>,
     /// The same entries ordered by (due time, key): the next one is the first.
     queue: BTreeSet<(i64, ObjectKey)>,
-    failures: BTreeMap<ObjectKey, u32>,
+    failures: HashMap<ObjectKey, u32>,
     pub counters: Counters,
 }
 

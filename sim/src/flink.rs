@@ -246,6 +246,24 @@ impl FlinkCluster {
         })
     }
 
+    /// `GET /jobs/overview` as the operator decodes it (the fields of
+    /// [`JobOverview`]), straight from the jobs: the simulator's Flink port answers steady
+    /// reconciles with this instead of building the JSON and decoding it again. A test holds
+    /// it equal to the decoding of [`FlinkCluster::jobs_overview_json`].
+    pub fn jobs_overview(&self) -> Vec<flink_operator::ports::JobOverview> {
+        self.jobs
+            .iter()
+            .map(|j| flink_operator::ports::JobOverview {
+                jid: j.id.clone(),
+                name: j.name.clone(),
+                state: j.state.to_string(),
+                start_time: j.start_time,
+                end_time: j.end_time,
+                last_modification: j.last_modification,
+            })
+            .collect()
+    }
+
     pub fn jobs_overview_json(&self, now: i64) -> Value {
         let jobs: Vec<Value> = self
             .jobs
@@ -334,4 +352,45 @@ impl FlinkCluster {
 
 pub fn is_terminal(state: &str) -> bool {
     matches!(state, "FINISHED" | "CANCELED" | "FAILED")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_jobs_overview_is_the_decoded_rest_answer() {
+        let timing = ClusterTiming {
+            job_startup_ms: 5000,
+            checkpoint_interval_ms: 1000,
+            savepoint_duration_ms: 1000,
+        };
+        let mut c = FlinkCluster {
+            namespace: "default".into(),
+            name: "app".into(),
+            flink_version: "2.3.0".into(),
+            taskmanagers: 1,
+            slots_per_tm: 2,
+            ..Default::default()
+        };
+        for (i, state) in ["RUNNING", "FAILED", "CANCELED", "INITIALIZING"]
+            .into_iter()
+            .enumerate()
+        {
+            c.submit(
+                format!("{i:032x}"),
+                format!("job-{i}"),
+                2,
+                RestoredFrom::None,
+                String::new(),
+                1000 * i as i64,
+                &timing,
+            );
+            FlinkCluster::set_state(&mut c.jobs[i], state, 7000 + i as i64);
+        }
+        let answer: flink_operator::ports::JobsOverview =
+            serde_json::from_value(c.jobs_overview_json(9000)).unwrap();
+        assert_eq!(answer.jobs.len(), 4);
+        assert_eq!(c.jobs_overview(), answer.jobs);
+    }
 }

@@ -144,7 +144,13 @@ impl Invariants {
         for job in w.clusters.values().flat_map(|c| c.jobs.iter()) {
             if job.state == "RUNNING" && !job.owner.is_empty() {
                 running.entry(&job.owner).or_default().push(&job.id);
-                self.seen_running.insert(job.id.clone(), w.now);
+                // Looked at every virtual minute for every job: no new key unless it is new.
+                match self.seen_running.get_mut(&job.id) {
+                    Some(at) => *at = w.now,
+                    None => {
+                        self.seen_running.insert(job.id.clone(), w.now);
+                    }
+                }
             }
         }
         for (owner, jobs) in running {
@@ -264,7 +270,9 @@ impl Invariants {
                     self.observed.remove(&owner);
                     self.ha_seen.remove(&owner);
                 }
-                if mode_of(&obj["spec"]) == "stateless" {
+                if mode_of(&obj["spec"]) == "stateless"
+                    && !self.stateless_since_job.contains(&owner)
+                {
                     self.stateless_since_job.insert(owner.clone());
                 }
                 if kind != "FlinkDeployment" {
@@ -273,7 +281,9 @@ impl Invariants {
                 let ha_key = key_of("ConfigMap", ns, &format!("{name}-cluster-config-map"));
                 let ha = w.kube.get(&ha_key).is_some();
                 if ha {
-                    self.ha_seen.insert(owner.clone());
+                    if !self.ha_seen.contains(&owner) {
+                        self.ha_seen.insert(owner);
+                    }
                 } else if self.ha_seen.remove(&owner) {
                     let deleting = obj["metadata"].get("deletionTimestamp").is_some();
                     let recon = &obj["status"]["reconciliationStatus"];
