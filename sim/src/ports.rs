@@ -912,3 +912,87 @@ impl FlinkApi for SimPorts {
         self.lock().rest_shutdown_cluster(at).map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::block_on;
+    use crate::scenario::ClusterSettings;
+
+    fn ports_with(manifest: Value) -> SimPorts {
+        let mut world = World::new(1, ClusterSettings::default());
+        world.kube.create(manifest, "2026-01-01T00:00:00Z").unwrap();
+        SimPorts {
+            world: Arc::new(Mutex::new(world)),
+        }
+    }
+
+    fn read(ports: &SimPorts) -> FlinkDeployment {
+        block_on(ports.get_flink_deployment("default", "app"))
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The kept decoding serves only the resourceVersion it was made at: a change by anyone
+    /// else is read, a status write's answer is what the next read returns, a removal is seen.
+    #[test]
+    fn kept_decodings_follow_every_write() {
+        let ports = ports_with(json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+            "metadata": {"name": "app", "namespace": "default"},
+            "spec": {"image": "flink:2.2", "job": {"jarURI": "local:///a.jar", "parallelism": 1}}
+        }));
+        let first = read(&ports);
+        assert_eq!(
+            to_value(&read(&ports)),
+            to_value(&first),
+            "an unchanged resource reads the same"
+        );
+
+        // A user's spec change goes around the operator's port.
+        {
+            let mut w = ports.lock();
+            let key = key_of("FlinkDeployment", "default", "app");
+            let mut changed = w.kube.get(&key).unwrap().clone();
+            changed["spec"]["job"]["parallelism"] = json!(3);
+            w.kube.update(changed, None).unwrap();
+        }
+        let second = read(&ports);
+        assert_eq!(second.spec.job.as_ref().unwrap().parallelism, Some(3));
+        assert_ne!(
+            second.metadata.resource_version,
+            first.metadata.resource_version
+        );
+
+        // The operator's status write: its answer and the next read agree with the store.
+        let mut desired = second.clone();
+        desired.status = Some(flink_operator::crd::FlinkDeploymentStatus {
+            error: Some("written".into()),
+            ..Default::default()
+        });
+        let answer = block_on(ports.update_flink_deployment_status(&desired)).unwrap();
+        let third = read(&ports);
+        assert_eq!(to_value(&third), to_value(&answer));
+        assert_eq!(third.status.unwrap().error.as_deref(), Some("written"));
+        let stored: FlinkDeployment = {
+            let w = ports.lock();
+            typed(
+                w.kube
+                    .get(&key_of("FlinkDeployment", "default", "app"))
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(to_value(&answer), to_value(&stored));
+
+        // Gone is gone.
+        {
+            let mut w = ports.lock();
+            let key = key_of("FlinkDeployment", "default", "app");
+            w.kube.delete(&key, "2026-01-01T00:01:00Z").unwrap();
+        }
+        assert!(block_on(ports.get_flink_deployment("default", "app"))
+            .unwrap()
+            .is_none());
+    }
+}
