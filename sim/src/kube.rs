@@ -511,6 +511,25 @@ impl KubeStore {
         }
     }
 
+    /// An internal write that changes an object where it is stored (the simulated cluster's
+    /// own controllers, such as Flink's HA services recording a checkpoint): a new
+    /// resourceVersion and a watch event, as [`KubeStore::update`] gives, without copying the
+    /// object unless something still holds it. `change` must leave the labels and owner
+    /// references as they are (the indexes are not updated). False if there is no such object.
+    pub fn modify(&mut self, key: &Key, change: impl FnOnce(&mut Value)) -> bool {
+        let Some(stored) = self.objects.get_mut(key) else {
+            return false;
+        };
+        self.next_resource_version += 1;
+        let object = Arc::make_mut(stored);
+        change(object);
+        object["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
+        let current = stored.clone();
+        self.emit(key, &current, false);
+        self.finish_deletion_if_done(key);
+        true
+    }
+
     /// Deletion: with finalizers, only marks the object; without, removes it and collects
     /// what it owns.
     pub fn delete(&mut self, key: &Key, now_rfc3339: &str) -> Result<(), ApiError> {

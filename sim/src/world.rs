@@ -977,15 +977,18 @@ impl World {
     fn record_ha_checkpoint(&mut self, key: &(String, String), job_id: &str, path: &str, now: i64) {
         let ha_key = Self::ha_config_map_key(&key.0, &key.1);
         let entry = format!("checkpointID-{job_id}");
-        let mut cm = self.kube.get(&ha_key).cloned().unwrap_or_else(|| json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": ha_key.2, "namespace": key.0, "labels": {"app": key.1, "configmap-type": "high-availability", "type": "flink-native-kubernetes"}},
-            "data": {}}));
-        cm["data"][entry] = json!(path);
-        if self.kube.get(&ha_key).is_some() {
-            let _ = self.kube.update(cm, None);
-        } else {
-            let _ = self.kube.create(cm, &rfc3339(now));
+        // In place (every HA job's checkpoint comes here): no copy of the ConfigMap.
+        if self
+            .kube
+            .modify(&ha_key, |cm| cm["data"][entry.as_str()] = json!(path))
+        {
+            return;
         }
+        let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": ha_key.2, "namespace": key.0, "labels": {"app": key.1, "configmap-type": "high-availability", "type": "flink-native-kubernetes"}},
+            "data": {}});
+        cm["data"][entry] = json!(path);
+        let _ = self.kube.create(cm, &rfc3339(now));
     }
 
     fn ha_config_map_key(ns: &str, name: &str) -> Key {
@@ -1132,7 +1135,6 @@ impl World {
             // Job state changes that are due.
             let ha = cluster.ha_enabled();
             for job in cluster.jobs.iter_mut() {
-                let checkpoint_dir = job.checkpoints_dir();
                 if let Some((at, next)) = job.next_transition {
                     if at <= now {
                         job.next_transition = None;
@@ -1140,14 +1142,14 @@ impl World {
                             FlinkCluster::set_state(job, "CREATED", now);
                         }
                         FlinkCluster::set_state(job, next, now);
-                        if next == "RUNNING" && checkpoint_dir.is_some() {
+                        if next == "RUNNING" && job.checkpoints_dir().is_some() {
                             job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
                         }
                     }
                 }
                 if let Some(at) = job.next_checkpoint {
                     if at <= now && job.state == "RUNNING" {
-                        let dir = checkpoint_dir.clone().unwrap_or_default();
+                        let dir = job.checkpoints_dir().unwrap_or_default();
                         let path = job.complete_checkpoint(&dir, now);
                         self.record_state(&job.owner, &path);
                         job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
@@ -1279,10 +1281,14 @@ impl World {
     fn record_state(&mut self, owner: &str, path: &str) {
         self.index_states();
         let c = &mut self.changed;
-        c.states_by_owner
-            .entry(owner.to_string())
-            .or_default()
-            .push(self.state_log.len());
+        // Every checkpoint comes here: no new key unless the owner is new.
+        match c.states_by_owner.get_mut(owner) {
+            Some(positions) => positions.push(self.state_log.len()),
+            None => {
+                c.states_by_owner
+                    .insert(owner.to_string(), vec![self.state_log.len()]);
+            }
+        }
         c.states_indexed = self.state_log.len() + 1;
         self.state_log.push(StateRecord {
             at: self.now,
