@@ -487,15 +487,11 @@ impl KubeStore {
         status: Value,
         expected_rv: Option<&str>,
     ) -> Result<Arc<Value>, ApiError> {
+        let not_found = || ApiError::NotFound(format!("{}/{}", key.0, key.2));
+        check_rv(self.get(key).ok_or_else(not_found)?, expected_rv)?;
         // In place: a status write leaves labels and owners, so the indexes, as they are.
-        let Some(current) = self.objects.get_mut(key) else {
-            return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
-        };
-        check_rv(current, expected_rv)?;
-        self.next_resource_version += 1;
-        let current = with_status(current, status, self.next_resource_version);
-        self.emit(key, &current, false);
-        Ok(current)
+        self.modify(key, |object| object["status"] = status)
+            .ok_or_else(not_found)
     }
 
     /// Internal writes (controllers of the simulated cluster): status without conflicts.
@@ -504,30 +500,24 @@ impl KubeStore {
         if self.get(key).and_then(|c| c.get("status")) == Some(&status) {
             return;
         }
-        if let Some(current) = self.objects.get_mut(key) {
-            self.next_resource_version += 1;
-            let current = with_status(current, status, self.next_resource_version);
-            self.emit(key, &current, false);
-        }
+        self.modify(key, |object| object["status"] = status);
     }
 
-    /// An internal write that changes an object where it is stored (the simulated cluster's
-    /// own controllers, such as Flink's HA services recording a checkpoint): a new
+    /// A write that changes an object where it is stored (status writes, and the simulated
+    /// cluster's own controllers, such as Flink's HA services recording a checkpoint): a new
     /// resourceVersion and a watch event, as [`KubeStore::update`] gives, without copying the
-    /// object unless something still holds it. `change` must leave the labels and owner
-    /// references as they are (the indexes are not updated). False if there is no such object.
-    pub fn modify(&mut self, key: &Key, change: impl FnOnce(&mut Value)) -> bool {
-        let Some(stored) = self.objects.get_mut(key) else {
-            return false;
-        };
+    /// object unless a watch event, the journal or a reader still holds it. `change` must leave
+    /// the labels, owner references and finalizers as they are (the indexes are not updated).
+    /// Returns the object now stored; None if there is no such object.
+    pub fn modify(&mut self, key: &Key, change: impl FnOnce(&mut Value)) -> Option<Arc<Value>> {
+        let stored = self.objects.get_mut(key)?;
         self.next_resource_version += 1;
         let object = Arc::make_mut(stored);
         change(object);
         object["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());
         let current = stored.clone();
         self.emit(key, &current, false);
-        self.finish_deletion_if_done(key);
-        true
+        Some(current)
     }
 
     /// Deletion: with finalizers, only marks the object; without, removes it and collects
@@ -585,16 +575,6 @@ impl KubeStore {
             self.remove(&k);
         }
     }
-}
-
-/// A status write: `status` and the resourceVersion `rv` put into the stored object, in place
-/// unless a watch event, the journal or a reader still holds it (then on a copy). Returns the
-/// object now stored.
-fn with_status(stored: &mut Arc<Value>, status: Value, rv: u64) -> Arc<Value> {
-    let object = Arc::make_mut(stored);
-    object["status"] = status;
-    object["metadata"]["resourceVersion"] = json!(rv.to_string());
-    stored.clone()
 }
 
 fn check_rv(current: &Value, expected: Option<&str>) -> Result<(), ApiError> {

@@ -981,6 +981,7 @@ impl World {
         if self
             .kube
             .modify(&ha_key, |cm| cm["data"][entry.as_str()] = json!(path))
+            .is_some()
         {
             return;
         }
