@@ -2,7 +2,7 @@
 //! maps, time from the caller), so the simulator runs this very code in virtual time and
 //! production drives it from a tokio timer and kube watches.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use crate::config::EffectiveConfig;
@@ -126,7 +126,8 @@ impl Scheduler {
 /// a FlinkSessionJob's changes wake the session cluster it names.
 #[derive(Debug, Default)]
 pub struct WatchFilter {
-    seen: BTreeMap<(String, String, String), (i64, bool)>,
+    /// Hashed: looked up per watched change, never listed.
+    seen: HashMap<(String, String, String), (i64, bool)>,
     /// Resources whose generation or deletion mark changed since last seen (see
     /// `take_new_specs`).
     new_specs: Vec<ObjectKey>,

@@ -61,7 +61,7 @@ pub async fn review(request: &Value, kube: &dyn KubeApi) -> Value {
             .unwrap_or("default");
         if let Some(session) = object["spec"]["deploymentName"].as_str() {
             if let Ok(Some(fd)) = kube.get_flink_deployment(namespace, session).await {
-                documents.push(("session", session_document(fd)));
+                documents.push(("session", session_document((*fd).clone())));
             }
         }
     }
@@ -278,7 +278,11 @@ mod tests {
         let mut kube = MockKubeApi::new();
         kube.expect_get_flink_deployment()
             .withf(|ns, name| ns == "default" && name == "basic-example")
-            .returning(|_, _| Ok(Some(serde_json::from_value(basic()).unwrap())));
+            .returning(|_, _| {
+                Ok(Some(std::sync::Arc::new(
+                    serde_json::from_value(basic()).unwrap(),
+                )))
+            });
         let job = json!({
             "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkSessionJob",
             "metadata": {"name": "job", "namespace": "default"},

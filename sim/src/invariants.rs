@@ -30,10 +30,13 @@ use serde_json::Value;
 use crate::flink::RestoredFrom;
 use crate::kube::{key_of, Key};
 use crate::world::World;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The label that marks an object the operator must leave alone.
 pub const BYSTANDER_LABEL: &str = "flink-sim/bystander";
 
+/// Per-resource memories are hashed (looked up by key, never listed): at 10,000 deployments an
+/// ordered map's string comparisons per lookup each missed the cache.
 #[derive(Debug, Default)]
 pub struct Invariants {
     jobs_checked: usize,
@@ -41,25 +44,73 @@ pub struct Invariants {
     /// Checks made, for the explorer's summary.
     pub checks: u64,
     /// Per resource: its uid and when this incarnation was first seen.
-    incarnations: BTreeMap<String, (String, i64)>,
+    incarnations: FxHashMap<String, (String, i64)>,
     /// Per resource: a spec asking for stateless (or no job) was seen since its last job.
-    stateless_since_job: BTreeSet<String>,
-    /// Per resource: the last object written (its status is what counts), and the highest
-    /// observedGeneration.
-    last_status: BTreeMap<String, Arc<Value>>,
-    observed: BTreeMap<String, i64>,
+    stateless_since_job: FxHashSet<String>,
+    /// Per resource: what the checks need of the last status written, and the highest
+    /// observedGeneration. Not the object itself: kept, it made the next status write copy
+    /// the whole resource (the fake API writes in place only what nothing else holds).
+    last_status: FxHashMap<String, SeenStatus>,
+    observed: FxHashMap<String, i64>,
     /// Bystanders by key: what they looked like first.
     bystanders: BTreeMap<Key, Value>,
     /// FlinkDeployments whose HA metadata exists, by resource.
-    ha_seen: BTreeSet<String>,
+    ha_seen: FxHashSet<String>,
     /// When each job was last seen RUNNING (a status written in a reconcile reports what
     /// the job was when the reconcile looked, the instant before it acted).
-    seen_running: BTreeMap<String, i64>,
+    seen_running: FxHashMap<String, i64>,
     /// Per resource: when its job last started from nothing rightly, so that the states before
     /// are not the operator's to restore: by the world (a JobManager that died without HA
     /// re-runs the job from scratch, Flink's own loss, documented as such in Flink) or by a
     /// stateless start the user asked for.
-    fresh_start: BTreeMap<String, i64>,
+    fresh_start: FxHashMap<String, i64>,
+}
+
+/// What the checks compare a status write with: the one before it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SeenStatus {
+    /// [`fingerprint`] of the whole status: the same means nothing to check again.
+    fingerprint: u64,
+    running: bool,
+    stable: bool,
+}
+
+impl SeenStatus {
+    fn of(status: &Value) -> Self {
+        SeenStatus {
+            fingerprint: fingerprint(status),
+            running: status["jobStatus"]["state"].as_str() == Some("RUNNING"),
+            stable: status["lifecycleState"].as_str() == Some("STABLE"),
+        }
+    }
+}
+
+/// A hash of a JSON value, the same in every run (FxHash has no random state). Two values
+/// with their keys in another order hash differently: that only checks them again.
+fn fingerprint(v: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(v: &Value, h: &mut rustc_hash::FxHasher) {
+        match v {
+            Value::Null => 0u8.hash(h),
+            Value::Bool(b) => (1u8, b).hash(h),
+            Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits), n.as_i64()).hash(h),
+            Value::String(s) => (3u8, s).hash(h),
+            Value::Array(a) => {
+                (4u8, a.len()).hash(h);
+                a.iter().for_each(|x| walk(x, h));
+            }
+            Value::Object(o) => {
+                (5u8, o.len()).hash(h);
+                for (k, x) in o {
+                    k.hash(h);
+                    walk(x, h);
+                }
+            }
+        }
+    }
+    let mut h = rustc_hash::FxHasher::default();
+    walk(v, &mut h);
+    h.finish()
 }
 
 fn split_owner(owner: &str) -> (&str, &str, &str) {
@@ -224,7 +275,7 @@ impl Invariants {
             let Some(newest) = w
                 .states_of(&record.owner)
                 .filter(|s| {
-                    s.owner == record.owner
+                    *s.owner == *record.owner
                         && s.at >= since
                         && s.at <= record.submitted_at
                         && !w.disposed.contains(&s.path)
@@ -408,13 +459,15 @@ impl Invariants {
 
     fn check_status(&mut self, w: &World, id: &str, obj: &Arc<Value>, found: &mut Vec<String>) {
         let status = &obj["status"];
-        // The object itself is kept, shared with the store, not a copy of its status.
-        let previous = self.last_status.insert(id.to_string(), obj.clone());
-        let before = previous
-            .as_ref()
-            .map(|o| &o["status"])
-            .unwrap_or(&Value::Null);
-        if status == before {
+        let seen = SeenStatus::of(status);
+        let before = match self.last_status.get_mut(id) {
+            Some(before) => std::mem::replace(before, seen),
+            None => {
+                self.last_status.insert(id.to_string(), seen);
+                SeenStatus::of(&Value::Null)
+            }
+        };
+        if seen.fingerprint == before.fingerprint {
             return;
         }
         if status.is_null() {
@@ -458,7 +511,7 @@ impl Invariants {
         let (kind, ns, name) = split_owner(id);
         let job_wanted = stored_job_wanted(&status["reconciliationStatus"]["lastReconciledSpec"]);
         let running = js["state"].as_str() == Some("RUNNING");
-        let turned_running = running && before["jobStatus"]["state"].as_str() != Some("RUNNING");
+        let turned_running = running && !before.running;
         let the_job = || {
             let job_id = js["jobId"].as_str()?;
             // The clusters the world recorded this job on, in cluster order, as a look at
@@ -495,7 +548,7 @@ impl Invariants {
             }
         }
         let stable = status["lifecycleState"].as_str() == Some("STABLE");
-        let turned_stable = stable && before["lifecycleState"].as_str() != Some("STABLE");
+        let turned_stable = stable && !before.stable;
         if turned_stable && running && job_wanted && !deleting {
             // Parsed whole only here, when a status turns STABLE.
             let Some(spec) = stored_spec(&status["reconciliationStatus"]["lastReconciledSpec"])

@@ -2,7 +2,7 @@
 //! concurrency, generation, the status subresource, finalizers and deletionTimestamp, owner
 //! references with garbage collection, and a watch stream.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -40,9 +40,9 @@ pub struct KubeStore {
     /// map's.
     order: BTreeSet<Key>,
     /// Names by (kind, namespace, `app` label): label-selected lists without a scan.
-    by_app: BTreeMap<(String, String, String), BTreeSet<String>>,
+    by_app: FxHashMap<(String, String, String), BTreeSet<String>>,
     /// Keys by the uids their owner references name: garbage collection without a scan.
-    owned_by: BTreeMap<String, BTreeSet<Key>>,
+    owned_by: FxHashMap<String, BTreeSet<Key>>,
     /// Keys of the objects labelled [`BYSTANDER_LABEL`]: the invariants look at them once a
     /// virtual minute, without a scan of every ConfigMap and Service.
     bystanders: BTreeSet<Key>,

@@ -47,7 +47,9 @@ fn resource_version(obj: &Value) -> &str {
 /// does once per watch event).
 #[derive(Debug)]
 pub struct Decoded<T> {
-    by_key: std::collections::BTreeMap<crate::kube::Key, (String, T)>,
+    /// Hashed: read by key only, and at 10,000 deployments an ordered map's string
+    /// comparisons per read each missed the cache.
+    by_key: rustc_hash::FxHashMap<crate::kube::Key, (String, T)>,
 }
 
 impl<T> Default for Decoded<T> {
@@ -72,6 +74,31 @@ impl<T> Decoded<T> {
 
     fn forget(&mut self, key: &crate::kube::Key) {
         self.by_key.remove(key);
+    }
+}
+
+/// What the ports keep decoded per resourceVersion, and how it is decoded.
+trait Stored: Clone {
+    fn decode(v: &Value) -> Result<Self, KubeError>;
+}
+
+/// Shared: a reconcile reads its resource once and changes only a copy of the status.
+impl Stored for Arc<FlinkDeployment> {
+    fn decode(v: &Value) -> Result<Self, KubeError> {
+        typed(v).map(Arc::new)
+    }
+}
+
+impl Stored for FlinkSessionJob {
+    fn decode(v: &Value) -> Result<Self, KubeError> {
+        typed(v)
+    }
+}
+
+/// Shared: the observer reads the JobManager Deployment every observe, and reads it only.
+impl Stored for Arc<DeploymentView> {
+    fn decode(v: &Value) -> Result<Self, KubeError> {
+        typed(v).map(Arc::new)
     }
 }
 
@@ -130,19 +157,6 @@ impl World {
         Ok(())
     }
 
-    fn get_typed<T: DeserializeOwned>(
-        &mut self,
-        kind: &str,
-        ns: &str,
-        name: &str,
-    ) -> Result<Option<T>, KubeError> {
-        self.read()?;
-        self.view()
-            .get(&key_of(kind, ns, name))
-            .map(typed)
-            .transpose()
-    }
-
     /// The object just written under `key`, decoded: the store's own while it is still
     /// there, else what was written.
     fn written<T: DeserializeOwned>(
@@ -155,12 +169,13 @@ impl World {
 
     /// A status write: only the status goes to the API (as the status subresource takes it),
     /// so only the status is turned into JSON. Answers the object as stored, decoded.
-    fn update_status_of<T: DeserializeOwned + Clone>(
+    fn update_status_of<T: DeserializeOwned, S: Stored>(
         &mut self,
         kind: &str,
         metadata: &ObjectMeta,
         status: Value,
-        decoded: fn(&mut World) -> &mut Decoded<T>,
+        decoded: fn(&mut World) -> &mut Decoded<S>,
+        keep: fn(&T) -> S,
     ) -> Result<T, KubeError> {
         self.write()?;
         let ns = metadata.namespace.as_deref().unwrap_or_default();
@@ -173,14 +188,14 @@ impl World {
         // The decoding of what is stored now serves the next read of it.
         if let Some(stored) = self.kube.get(&key) {
             let rv = resource_version(stored).to_string();
-            decoded(self).put(key, rv, written.clone());
+            decoded(self).put(key, rv, keep(&written));
         }
         Ok(written)
     }
 
-    /// A FlinkDeployment or FlinkSessionJob as the operator reads it: the decoding kept from
+    /// A FlinkDeployment, FlinkSessionJob or JobManager Deployment as the operator reads it: the decoding kept from
     /// the last read or write when the object has not changed since.
-    fn get_decoded<T: DeserializeOwned + Clone>(
+    fn get_decoded<T: Stored>(
         &mut self,
         kind: &str,
         ns: &str,
@@ -200,7 +215,7 @@ impl World {
                 let rv = resource_version(obj);
                 match kept.get(&key, rv) {
                     Some(value) => Ok(Some(value.clone())),
-                    None => typed::<T>(obj).map(|value| {
+                    None => T::decode(obj).map(|value| {
                         kept.put(key, rv.to_string(), value.clone());
                         Some(value)
                     }),
@@ -308,7 +323,7 @@ impl KubeApi for SimPorts {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<FlinkDeployment>, KubeError> {
+    ) -> Result<Option<Arc<FlinkDeployment>>, KubeError> {
         self.lock()
             .get_decoded("FlinkDeployment", namespace, name, |w| {
                 &mut w.decoded_deployments
@@ -323,6 +338,7 @@ impl KubeApi for SimPorts {
             &resource.metadata,
             to_value(&resource.status),
             |w| &mut w.decoded_deployments,
+            |fd: &FlinkDeployment| Arc::new(fd.clone()),
         )
     }
     async fn set_flink_deployment_finalizers(
@@ -355,6 +371,7 @@ impl KubeApi for SimPorts {
             &resource.metadata,
             to_value(&resource.status),
             |w| &mut w.decoded_session_jobs,
+            FlinkSessionJob::clone,
         )
     }
     async fn set_session_job_finalizers(
@@ -369,8 +386,9 @@ impl KubeApi for SimPorts {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<DeploymentView>, KubeError> {
-        self.lock().get_typed("Deployment", namespace, name)
+    ) -> Result<Option<Arc<DeploymentView>>, KubeError> {
+        self.lock()
+            .get_decoded("Deployment", namespace, name, |w| &mut w.decoded_views)
     }
     async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError> {
         self.lock().apply_object(to_value(deployment))
@@ -928,9 +946,10 @@ mod tests {
     }
 
     fn read(ports: &SimPorts) -> FlinkDeployment {
-        block_on(ports.get_flink_deployment("default", "app"))
+        (*block_on(ports.get_flink_deployment("default", "app"))
             .unwrap()
-            .unwrap()
+            .unwrap())
+        .clone()
     }
 
     /// The kept decoding serves only the resourceVersion it was made at: a change by anyone

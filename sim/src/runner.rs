@@ -55,7 +55,8 @@ pub struct Simulation {
     /// The first invariant violation, which fails the run.
     violation: Option<String>,
     timeline: Vec<Entry>,
-    seen: BTreeMap<String, [Option<String>; 4]>,
+    /// (Hashed: looked up per status write, never listed.)
+    seen: rustc_hash::FxHashMap<String, [Option<String>; 4]>,
     faults_seen: usize,
     start: i64,
     /// False when an operator outside the world drives it (`flink-sim serve
@@ -123,7 +124,7 @@ impl Simulation {
             invariants: Invariants::default(),
             violation: None,
             timeline: Vec::new(),
-            seen: BTreeMap::new(),
+            seen: Default::default(),
             faults_seen: 0,
             start,
             operator: true,
@@ -461,7 +462,10 @@ impl Simulation {
                             .as_str()
                             .map(str::to_string),
                     ];
-                    let before = self.seen.get(&id).cloned().unwrap_or_default();
+                    let before = match self.seen.get_mut(&id) {
+                        Some(before) => before,
+                        None => self.seen.entry(id.clone()).or_default(),
+                    };
                     for (i, (a, b)) in before.iter().zip(now.iter()).enumerate() {
                         if let (true, Some(v)) = (a != b, b) {
                             let what = match i {
@@ -477,7 +481,7 @@ impl Simulation {
                             });
                         }
                     }
-                    self.seen.insert(id.clone(), now);
+                    *before = now;
                     writes.push((id, Some(obj)));
                 }
             }

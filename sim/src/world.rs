@@ -2,6 +2,7 @@
 //! a deployment controller and kubelet, and a fake Flink per running JobManager. Faults are
 //! data the world consults; nothing here reads the wall clock or iterates a hash map.
 
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -77,7 +78,8 @@ pub struct JobRecord {
 #[derive(Debug, Clone)]
 pub struct StateRecord {
     pub at: i64,
-    pub owner: String,
+    /// Shared by all the states of one owner (a checkpoint a minute per job adds up).
+    pub owner: Arc<str>,
     pub path: String,
 }
 
@@ -85,7 +87,7 @@ pub struct StateRecord {
 /// and the same entries in time order.
 #[derive(Debug, Clone, Default)]
 struct PodTimers {
-    by_key: BTreeMap<Key, i64>,
+    by_key: FxHashMap<Key, i64>,
     by_time: BTreeSet<(i64, Key)>,
 }
 
@@ -150,9 +152,9 @@ struct PodMeta {
 /// looked (or whose time has come), which is exactly where a look at everything would act.
 #[derive(Debug, Clone, Default)]
 struct Changed {
-    pods: BTreeMap<Key, PodMeta>,
-    deployment_by_uid: BTreeMap<String, Key>,
-    deployment_uid: BTreeMap<Key, String>,
+    pods: FxHashMap<Key, PodMeta>,
+    deployment_by_uid: FxHashMap<String, Key>,
+    deployment_uid: FxHashMap<Key, String>,
     /// Deployments whose pods the deployment controller must check.
     deployments: BTreeSet<Key>,
     /// Deployments whose status the kubelet must check.
@@ -162,16 +164,18 @@ struct Changed {
     /// Clusters touched since they last ran (by the REST API, a fault, a start).
     clusters: BTreeSet<(String, String)>,
     /// When each cluster next changes by itself, and the same in time order.
-    wake: rustc_hash::FxHashMap<(String, String), i64>,
+    wake: FxHashMap<(String, String), i64>,
     wakes: BTreeSet<(i64, (String, String))>,
     /// The newest job record per (cluster, job id) and per owner, over `jobs[..indexed]`.
-    job_by_id: BTreeMap<((String, String), String), usize>,
-    job_by_owner: BTreeMap<String, usize>,
+    /// (Hashed, as the other per-owner indexes here: at 10,000 deployments an ordered map's
+    /// dozen string comparisons per lookup each missed the cache.)
+    job_by_id: FxHashMap<(String, String), FxHashMap<String, usize>>,
+    job_by_owner: FxHashMap<String, usize>,
     /// Every job record's position per owner, in order, over `jobs[..jobs_indexed]`.
-    jobs_of_owner: BTreeMap<String, Vec<usize>>,
+    jobs_of_owner: FxHashMap<String, Vec<usize>>,
     jobs_indexed: usize,
     /// `state_log` positions per owner, over `state_log[..states_indexed]`.
-    states_by_owner: BTreeMap<String, Vec<usize>>,
+    states_by_owner: FxHashMap<Arc<str>, Vec<usize>>,
     states_indexed: usize,
 }
 
@@ -218,8 +222,10 @@ pub struct World {
     /// A deliberately planted operator bug, to prove the explorer finds it (tests only).
     pub mutant: Option<Mutant>,
     /// The operator's reads of its resources, decoded once per resourceVersion.
-    pub decoded_deployments: crate::ports::Decoded<flink_operator::crd::FlinkDeployment>,
+    pub decoded_deployments: crate::ports::Decoded<Arc<flink_operator::crd::FlinkDeployment>>,
     pub decoded_session_jobs: crate::ports::Decoded<flink_operator::crd::FlinkSessionJob>,
+    /// The JobManager Deployments as the operator's observer reads them (every observe).
+    pub decoded_views: crate::ports::Decoded<Arc<flink_operator::ports::DeploymentView>>,
 }
 
 /// Operator bugs the world can plant, for testing the checks themselves.
@@ -295,6 +301,7 @@ impl World {
             mutant: None,
             decoded_deployments: Default::default(),
             decoded_session_jobs: Default::default(),
+            decoded_views: Default::default(),
         }
     }
 
@@ -727,7 +734,10 @@ impl World {
         while c.jobs_indexed < self.jobs.len() {
             let i = c.jobs_indexed;
             let r = &self.jobs[i];
-            c.job_by_id.insert((r.cluster.clone(), r.job_id.clone()), i);
+            c.job_by_id
+                .entry(r.cluster.clone())
+                .or_default()
+                .insert(r.job_id.clone(), i);
             c.job_by_owner.insert(r.owner.clone(), i);
             c.jobs_of_owner.entry(r.owner.clone()).or_default().push(i);
             c.jobs_indexed += 1;
@@ -741,10 +751,7 @@ impl World {
         job_id: &str,
     ) -> Option<&mut JobRecord> {
         self.index_jobs();
-        let i = *self
-            .changed
-            .job_by_id
-            .get(&(cluster.clone(), job_id.to_string()))?;
+        let i = *self.changed.job_by_id.get(cluster)?.get(job_id)?;
         self.jobs.get_mut(i)
     }
 
@@ -1282,18 +1289,20 @@ impl World {
     fn record_state(&mut self, owner: &str, path: &str) {
         self.index_states();
         let c = &mut self.changed;
-        // Every checkpoint comes here: no new key unless the owner is new.
-        match c.states_by_owner.get_mut(owner) {
-            Some(positions) => positions.push(self.state_log.len()),
-            None => {
-                c.states_by_owner
-                    .insert(owner.to_string(), vec![self.state_log.len()]);
-            }
-        }
+        // Every checkpoint comes here: no new key unless the owner is new, and the owner's
+        // name is shared with the index.
+        let owner = match c.states_by_owner.get_key_value(owner) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(owner),
+        };
+        c.states_by_owner
+            .entry(owner.clone())
+            .or_default()
+            .push(self.state_log.len());
         c.states_indexed = self.state_log.len() + 1;
         self.state_log.push(StateRecord {
             at: self.now,
-            owner: owner.to_string(),
+            owner,
             path: path.to_string(),
         });
     }
@@ -1344,14 +1353,14 @@ impl World {
         let owner = owner.to_string();
         let rest = self.state_log[c.states_indexed.min(self.state_log.len())..]
             .iter()
-            .filter(move |s| s.owner == owner);
+            .filter(move |s| *s.owner == *owner);
         indexed.chain(rest)
     }
 
     /// The newest state of a resource's jobs that still exists, as of `at`.
     pub fn newest_state(&self, owner: &str, at: i64) -> Option<&StateRecord> {
         self.states_of(owner)
-            .filter(|s| s.owner == owner && s.at <= at && !self.disposed.contains(&s.path))
+            .filter(|s| &*s.owner == owner && s.at <= at && !self.disposed.contains(&s.path))
             .max_by_key(|s| s.at)
     }
 

@@ -151,7 +151,7 @@ async fn flink_deployments_status_and_finalizers_with_optimistic_concurrency() {
     assert_eq!(read.spec.job.as_ref().unwrap().parallelism, Some(2));
 
     // Status: replaced through /status with the resourceVersion read.
-    let mut with_status = read.clone();
+    let mut with_status = (*read).clone();
     with_status.status = typed(json!({"lifecycleState": "DEPLOYED", "error": "first"}));
     let updated = k
         .update_flink_deployment_status(&with_status)
@@ -343,7 +343,15 @@ async fn server_side_apply_creates_then_replaces_what_the_operator_owns() {
         second.metadata.uid, first.metadata.uid,
         "updated, not replaced"
     );
-    assert_eq!(second.metadata.managed_fields.unwrap_or_default().len(), 1);
+    assert_eq!(
+        second
+            .metadata
+            .managed_fields
+            .as_deref()
+            .unwrap_or_default()
+            .len(),
+        1
+    );
 
     // The same apply again changes nothing (no new generation).
     k.apply_deployment(&deployment(

@@ -1529,7 +1529,7 @@ fn a_savepoint_upgrade_through_a_partition_with_the_real_reconcile_loop() {
     let savepoints: Vec<&str> = w
         .state_log
         .iter()
-        .filter(|s| s.owner == OWNER && s.path.contains("/savepoint-"))
+        .filter(|s| &*s.owner == OWNER && s.path.contains("/savepoint-"))
         .map(|s| s.path.as_str())
         .collect();
     assert_eq!(savepoints.len(), 1, "{savepoints:?}");

@@ -223,10 +223,10 @@ impl KubeApi for CachedKube {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<FlinkDeployment>, KubeError> {
+    ) -> Result<Option<Arc<FlinkDeployment>>, KubeError> {
         if let Some(fd) = self.cached(&self.deployments, "FlinkDeployment", namespace, name) {
             self.count(true);
-            return Ok(Some(fd));
+            return Ok(Some(Arc::new(fd)));
         }
         self.count(false);
         self.inner.get_flink_deployment(namespace, name).await
@@ -299,7 +299,7 @@ impl KubeApi for CachedKube {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<DeploymentView>, KubeError> {
+    ) -> Result<Option<Arc<DeploymentView>>, KubeError> {
         self.inner.get_deployment(namespace, name).await
     }
     async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError> {

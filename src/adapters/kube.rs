@@ -15,6 +15,8 @@ use serde_json::json;
 
 use super::events::EventPublisher;
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
+use std::sync::Arc;
+
 use crate::ports::{DeploymentView, EventRecord, EventType, KubeApi, KubeError};
 
 /// The field manager of every server-side apply, as upstream's operator names itself.
@@ -180,8 +182,10 @@ impl KubeApi for KubeClient {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<FlinkDeployment>, KubeError> {
-        get(self.api(namespace), "FlinkDeployment", name).await
+    ) -> Result<Option<Arc<FlinkDeployment>>, KubeError> {
+        let found: Option<FlinkDeployment> =
+            get(self.api(namespace), "FlinkDeployment", name).await?;
+        Ok(found.map(Arc::new))
     }
 
     async fn update_flink_deployment_status(
@@ -234,9 +238,9 @@ impl KubeApi for KubeClient {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<DeploymentView>, KubeError> {
+    ) -> Result<Option<Arc<DeploymentView>>, KubeError> {
         let found: Option<Deployment> = get(self.api(namespace), "Deployment", name).await?;
-        Ok(found.map(DeploymentView::from))
+        Ok(found.map(|d| Arc::new(DeploymentView::from(d))))
     }
 
     async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError> {

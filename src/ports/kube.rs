@@ -6,6 +6,7 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
+use std::sync::Arc;
 
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
 
@@ -99,11 +100,12 @@ pub struct EventRecord {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait KubeApi: Send + Sync {
+    /// Shared: a reconcile reads the resource, and only its status changes (a copy of its own).
     async fn get_flink_deployment(
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<FlinkDeployment>, KubeError>;
+    ) -> Result<Option<Arc<FlinkDeployment>>, KubeError>;
     /// Replaces the status subresource; 409 if `metadata.resourceVersion` is stale.
     async fn update_flink_deployment_status(
         &self,
@@ -136,7 +138,7 @@ pub trait KubeApi: Send + Sync {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<DeploymentView>, KubeError>;
+    ) -> Result<Option<Arc<DeploymentView>>, KubeError>;
     /// Creates the Deployment, or replaces its spec, labels and annotations.
     async fn apply_deployment(&self, deployment: &Deployment) -> Result<(), KubeError>;
     /// Deletes it (and, by garbage collection, its pods); absent is not an error.

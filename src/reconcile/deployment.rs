@@ -46,11 +46,12 @@ async fn ensure_finalizer(run: &mut Run<'_>) -> Result<(), ReconcileError> {
         return Ok(());
     }
     finalizers.push(DEPLOYMENT_FINALIZER.to_string());
-    run.fd = run
-        .ctx
-        .kube
-        .set_flink_deployment_finalizers(&run.fd, finalizers)
-        .await?;
+    run.fd = std::sync::Arc::new(
+        run.ctx
+            .kube
+            .set_flink_deployment_finalizers(&run.fd, finalizers)
+            .await?,
+    );
     Ok(())
 }
 
@@ -157,7 +158,7 @@ async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
         return Some(run.fd.spec.clone());
     }
     // As upstream: the invalid spec is not reconciled, so its generation is not observed.
-    run.fd.metadata.generation = run.status.observed_generation;
+    std::sync::Arc::make_mut(&mut run.fd).metadata.generation = run.status.observed_generation;
     if let Some(message) = news {
         run.event(
             EventType::Warning,

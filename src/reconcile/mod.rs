@@ -65,7 +65,8 @@ pub enum ReconcileError {
 /// being worked on. Status writes go out only when something changed.
 pub struct Run<'a> {
     pub ctx: &'a Context<'a>,
-    pub fd: FlinkDeployment,
+    /// As read: shared with the port's cache (only `status` below is changed by a reconcile).
+    pub fd: Arc<FlinkDeployment>,
     pub status: FlinkDeploymentStatus,
     pub namespace: String,
     pub name: String,
@@ -92,7 +93,7 @@ pub fn deployment_config(
 }
 
 impl<'a> Run<'a> {
-    pub fn new(ctx: &'a Context<'a>, fd: FlinkDeployment) -> Self {
+    pub fn new(ctx: &'a Context<'a>, fd: Arc<FlinkDeployment>) -> Self {
         let status = fd.status.clone().unwrap_or_default();
         let namespace = fd.metadata.namespace.clone().unwrap_or_default();
         let name = fd.metadata.name.clone().unwrap_or_default();
@@ -143,13 +144,14 @@ impl<'a> Run<'a> {
         if self.fd.status.as_ref() == Some(&self.status) {
             return Ok(());
         }
-        let mut desired = self.fd.clone();
+        let mut desired = (*self.fd).clone();
         desired.status = Some(self.status.clone());
-        self.fd = self
-            .ctx
-            .kube
-            .update_flink_deployment_status(&desired)
-            .await?;
+        self.fd = Arc::new(
+            self.ctx
+                .kube
+                .update_flink_deployment_status(&desired)
+                .await?,
+        );
         Ok(())
     }
 

@@ -251,7 +251,7 @@ pub async fn reconcile(
         job,
     };
     if run.job.metadata.deletion_timestamp.is_some() {
-        return cleanup(&mut run, session.as_ref()).await;
+        return cleanup(&mut run, session.as_deref()).await;
     }
     let mut finalizers = run.job.metadata.finalizers.clone().unwrap_or_default();
     if !finalizers.iter().any(|f| f == SESSION_JOB_FINALIZER) {
@@ -261,8 +261,8 @@ pub async fn reconcile(
             .set_session_job_finalizers(&run.job, finalizers)
             .await?;
     }
-    let conf = run.config(session.as_ref(), &run.job.spec.clone());
-    let result = reconcile_live(&mut run, session.as_ref(), &conf).await;
+    let conf = run.config(session.as_deref(), &run.job.spec.clone());
+    let result = reconcile_live(&mut run, session.as_deref(), &conf).await;
     match &result {
         Err(ReconcileError::UpgradeFailed(message)) => {
             let error = error_json("UpgradeFailureException", message);

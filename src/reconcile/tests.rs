@@ -96,6 +96,11 @@ fn pending_trigger() -> SavepointInfo {
     }
 }
 
+/// A JobManager Deployment as the observer reads it.
+fn view(json: serde_json::Value) -> std::sync::Arc<DeploymentView> {
+    std::sync::Arc::new(serde_json::from_value(json).unwrap())
+}
+
 fn operation(json: serde_json::Value) -> AsyncOperation {
     decode(json).unwrap()
 }
@@ -242,7 +247,7 @@ fn savepoint_location_is_in_status_before_the_jobmanager_is_deleted() {
     let mut kube = MockKubeApi::new();
     let mut flink = MockFlinkApi::new();
     kube.expect_get_flink_deployment()
-        .returning(move |_, _| Ok(Some(fd.clone())));
+        .returning(move |_, _| Ok(Some(std::sync::Arc::new(fd.clone()))));
     flink
         .expect_savepoint_status()
         .with(always(), eq("j1"), eq("t1"))
@@ -267,7 +272,7 @@ fn a_failed_upgrade_savepoint_aborts_and_changes_nothing() {
     let mut kube = MockKubeApi::new();
     let mut flink = MockFlinkApi::new();
     kube.expect_get_flink_deployment()
-        .returning(move |_, _| Ok(Some(fd.clone())));
+        .returning(move |_, _| Ok(Some(std::sync::Arc::new(fd.clone()))));
     flink.expect_savepoint_status().times(1).returning(|_, _, _| {
         Ok(operation(serde_json::json!({"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {"class": "x", "stack-trace": "declined"}}})))
     });
@@ -318,7 +323,7 @@ fn after_a_crash_between_savepoint_and_teardown_no_second_savepoint_is_taken() {
     let mut kube = MockKubeApi::new();
     let mut flink = MockFlinkApi::new();
     kube.expect_get_flink_deployment()
-        .returning(move |_, _| Ok(Some(fd.clone())));
+        .returning(move |_, _| Ok(Some(std::sync::Arc::new(fd.clone()))));
     flink.expect_stop_with_savepoint().never();
     flink.expect_trigger_savepoint().never();
     kube.expect_delete_deployment()
@@ -337,7 +342,7 @@ fn the_new_cluster_starts_from_the_recorded_savepoint() {
     let mut kube = MockKubeApi::new();
     let mut flink = MockFlinkApi::new();
     kube.expect_get_flink_deployment()
-        .returning(move |_, _| Ok(Some(fd.clone())));
+        .returning(move |_, _| Ok(Some(std::sync::Arc::new(fd.clone()))));
     flink
         .expect_savepoint_status()
         .returning(|_, _, _| Ok(operation(serde_json::json!({"status": {"id": "COMPLETED"}, "operation": {"location": SAVEPOINT}}))));
@@ -369,10 +374,12 @@ fn a_running_job_gets_a_stop_with_savepoint_recorded_before_anything_else() {
     let mut kube = MockKubeApi::new();
     let mut flink = MockFlinkApi::new();
     kube.expect_get_flink_deployment()
-        .returning(move |_, _| Ok(Some(fd.clone())));
+        .returning(move |_, _| Ok(Some(std::sync::Arc::new(fd.clone()))));
     // Observation of the running cluster.
     kube.expect_get_deployment().returning(|_, _| {
-        Ok(Some(serde_json::from_value(serde_json::json!({"metadata": {"name": "app"}, "status": {"availableReplicas": 1}})).unwrap()))
+        Ok(Some(view(
+            serde_json::json!({"metadata": {"name": "app"}, "status": {"availableReplicas": 1}}),
+        )))
     });
     // A JobManager whose replicas are all available: its pods are not looked at.
     kube.expect_list_pods().never();
@@ -422,7 +429,7 @@ fn first_deploy_records_the_attempt_before_creating_anything() {
     let mut kube = MockKubeApi::new();
     let flink = MockFlinkApi::new();
     kube.expect_get_flink_deployment()
-        .returning(move |_, _| Ok(Some(fd.clone())));
+        .returning(move |_, _| Ok(Some(std::sync::Arc::new(fd.clone()))));
     let protocol = Protocol::default();
     let p = protocol.clone();
     kube.expect_set_flink_deployment_finalizers()
@@ -484,9 +491,11 @@ fn an_invalid_spec_change_touches_nothing_that_runs() {
     let mut kube = MockKubeApi::new();
     let mut flink = MockFlinkApi::new();
     kube.expect_get_flink_deployment()
-        .returning(move |_, _| Ok(Some(fd.clone())));
+        .returning(move |_, _| Ok(Some(std::sync::Arc::new(fd.clone()))));
     kube.expect_get_deployment().returning(|_, _| {
-        Ok(Some(serde_json::from_value(serde_json::json!({"metadata": {"name": "app"}, "status": {"availableReplicas": 1}})).unwrap()))
+        Ok(Some(view(
+            serde_json::json!({"metadata": {"name": "app"}, "status": {"availableReplicas": 1}}),
+        )))
     });
     kube.expect_list_pods().returning(|_, _| Ok(vec![]));
     flink.expect_overview().returning(|_| {
@@ -552,7 +561,7 @@ fn a_stateless_upgrade_drops_ha_metadata_and_starts_empty() {
     let mut kube = MockKubeApi::new();
     let flink = MockFlinkApi::new();
     kube.expect_get_flink_deployment()
-        .returning(move |_, _| Ok(Some(fd.clone())));
+        .returning(move |_, _| Ok(Some(std::sync::Arc::new(fd.clone()))));
     kube.expect_update_flink_deployment_status().returning(echo);
     kube.expect_delete_deployment()
         .times(2)
@@ -597,15 +606,14 @@ fn deletion_keeps_the_finalizer_until_the_jobmanager_is_gone() {
         let mut kube = MockKubeApi::new();
         let flink = MockFlinkApi::new();
         kube.expect_get_flink_deployment()
-            .returning(move |_, _| Ok(Some(fd.clone())));
+            .returning(move |_, _| Ok(Some(std::sync::Arc::new(fd.clone()))));
         kube.expect_update_flink_deployment_status().returning(echo);
         kube.expect_publish_event().returning(|_| Ok(()));
         kube.expect_delete_deployment().returning(|_, _| Ok(()));
         kube.expect_list_config_maps().returning(|_, _| Ok(vec![]));
         kube.expect_get_deployment().returning(move |_, _| {
-            Ok(jobmanager_still_there.then(|| {
-                serde_json::from_value(serde_json::json!({"metadata": {"name": "app"}})).unwrap()
-            }))
+            Ok(jobmanager_still_there
+                .then(|| view(serde_json::json!({"metadata": {"name": "app"}}))))
         });
         kube.expect_set_flink_deployment_finalizers()
             .withf(|_, f| f.is_empty())
@@ -651,12 +659,9 @@ fn rollback_after_the_readiness_timeout_restores_the_upgrade_savepoint() {
     let mut kube = MockKubeApi::new();
     let flink = MockFlinkApi::new();
     kube.expect_get_flink_deployment()
-        .returning(move |_, _| Ok(Some(fd.clone())));
-    kube.expect_get_deployment().returning(|_, _| {
-        Ok(Some(
-            serde_json::from_value(serde_json::json!({"metadata": {"name": "app"}})).unwrap(),
-        ))
-    });
+        .returning(move |_, _| Ok(Some(std::sync::Arc::new(fd.clone()))));
+    kube.expect_get_deployment()
+        .returning(|_, _| Ok(Some(view(serde_json::json!({"metadata": {"name": "app"}})))));
     kube.expect_list_pods().returning(|_, _| {
         Ok(vec![serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "status": {"containerStatuses": [
             {"name": "flink-main-container", "ready": false, "restartCount": 0, "image": "flink:broken", "imageID": "",
