@@ -35,7 +35,9 @@ pub enum ApiError {
 pub struct KubeStore {
     /// By key, for the point reads that most requests are (hashed: an ordered map of string
     /// keys cost a dozen comparisons per read at 10,000 deployments).
-    objects: FxHashMap<Key, Arc<Value>>,
+    /// Each with its resourceVersion as a number: readers that only compare versions (the
+    /// ports' kept decodings) need not look into the object.
+    objects: FxHashMap<Key, (u64, Arc<Value>)>,
     /// The same keys in order, for lists: every listing is in a stable order, never the hash
     /// map's.
     order: BTreeSet<Key>,
@@ -141,12 +143,17 @@ fn selector_app(selector: &str) -> Option<&str> {
 
 impl KubeStore {
     pub fn get(&self, key: &Key) -> Option<&Value> {
-        self.objects.get(key).map(|v| &**v)
+        self.objects.get(key).map(|(_, v)| &**v)
+    }
+
+    /// An object with its resourceVersion.
+    pub fn get_versioned(&self, key: &Key) -> Option<(u64, &Value)> {
+        self.objects.get(key).map(|(rv, v)| (*rv, &**v))
     }
 
     /// The stored object itself (shared): for readers that keep it across writes to the store.
     pub fn get_shared(&self, key: &Key) -> Option<Arc<Value>> {
-        self.objects.get(key).cloned()
+        self.objects.get(key).map(|(_, v)| v.clone())
     }
 
     /// Objects of a kind in a namespace, in name order.
@@ -189,7 +196,7 @@ impl KubeStore {
         self.bystanders
             .iter()
             .filter_map(|k| self.objects.get_key_value(k))
-            .map(|(k, v)| (k, &**v))
+            .map(|(k, (_, v))| (k, &**v))
     }
 
     /// Objects whose owner references name `uid`, in key order.
@@ -199,6 +206,7 @@ impl KubeStore {
             .into_iter()
             .flatten()
             .filter_map(|k| self.objects.get_key_value(k))
+            .map(|(k, (_, v))| (k, v))
             .collect()
     }
 
@@ -244,7 +252,11 @@ impl KubeStore {
         let new_app = app_label(&obj).map(str::to_string);
         let new_owners: Vec<String> = owner_uids(&obj).into_iter().map(String::from).collect();
         let bystander = is_bystander(&obj);
-        let old = self.objects.insert(key.clone(), obj);
+        let rv = obj["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let old = self.objects.insert(key.clone(), (rv, obj)).map(|(_, o)| o);
         if old.is_none() {
             self.order.insert(key.clone());
         }
@@ -300,7 +312,7 @@ impl KubeStore {
 
     /// Removes an object, keeping the indexes.
     fn take(&mut self, key: &Key) -> Option<Arc<Value>> {
-        let obj = self.objects.remove(key)?;
+        let (_, obj) = self.objects.remove(key)?;
         self.order.remove(key);
         if is_bystander(&obj) {
             self.bystanders.remove(key);
@@ -437,7 +449,7 @@ impl KubeStore {
         expected_rv: Option<&str>,
     ) -> Result<Arc<Value>, ApiError> {
         let key = Self::key_from(&obj)?;
-        let Some(current) = self.objects.get(&key).cloned() else {
+        let Some(current) = self.get_shared(&key) else {
             return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
         };
         check_rv(&current, expected_rv)?;
@@ -510,8 +522,9 @@ impl KubeStore {
     /// the labels, owner references and finalizers as they are (the indexes are not updated).
     /// Returns the object now stored; None if there is no such object.
     pub fn modify(&mut self, key: &Key, change: impl FnOnce(&mut Value)) -> Option<Arc<Value>> {
-        let stored = self.objects.get_mut(key)?;
+        let (rv, stored) = self.objects.get_mut(key)?;
         self.next_resource_version += 1;
+        *rv = self.next_resource_version;
         let object = Arc::make_mut(stored);
         change(object);
         object["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());

@@ -154,7 +154,7 @@ async fn flink_deployments_status_and_finalizers_with_optimistic_concurrency() {
     let mut with_status = (*read).clone();
     with_status.status = typed(json!({"lifecycleState": "DEPLOYED", "error": "first"}));
     let updated = k
-        .update_flink_deployment_status(&with_status)
+        .update_flink_deployment_status(with_status.clone())
         .await
         .expect("status written");
     assert_eq!(
@@ -167,7 +167,7 @@ async fn flink_deployments_status_and_finalizers_with_optimistic_concurrency() {
     );
     // The same write again, from the stale read: 409.
     with_status.status = typed(json!({"error": "stale"}));
-    let m = conflict(k.update_flink_deployment_status(&with_status).await);
+    let m = conflict(k.update_flink_deployment_status(with_status).await);
     assert!(m.contains("update status of FlinkDeployment fd"), "{m}");
     assert!(m.contains("(409)"), "{m}");
     // A status write leaves the spec and generation alone.
@@ -215,7 +215,7 @@ async fn flink_deployments_status_and_finalizers_with_optimistic_concurrency() {
     ));
 
     // 404 → NotFound: writes to what is not there.
-    let m = not_found(k.update_flink_deployment_status(&marked).await);
+    let m = not_found(k.update_flink_deployment_status((*marked).clone()).await);
     assert!(m.contains("(404)") && m.contains("not found"), "{m}");
     not_found(k.set_flink_deployment_finalizers(&marked, Vec::new()).await);
     drop(s.handle);

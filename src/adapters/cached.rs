@@ -234,8 +234,8 @@ impl KubeApi for CachedKube {
 
     async fn update_flink_deployment_status(
         &self,
-        resource: &FlinkDeployment,
-    ) -> Result<FlinkDeployment, KubeError> {
+        resource: FlinkDeployment,
+    ) -> Result<Arc<FlinkDeployment>, KubeError> {
         let written = self.inner.update_flink_deployment_status(resource).await?;
         self.remember("FlinkDeployment", &written.metadata);
         Ok(written)

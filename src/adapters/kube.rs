@@ -190,10 +190,12 @@ impl KubeApi for KubeClient {
 
     async fn update_flink_deployment_status(
         &self,
-        resource: &FlinkDeployment,
-    ) -> Result<FlinkDeployment, KubeError> {
-        let (ns, _) = name_of(resource);
-        replace_status(self.api(&ns), "FlinkDeployment", resource).await
+        resource: FlinkDeployment,
+    ) -> Result<Arc<FlinkDeployment>, KubeError> {
+        let (ns, _) = name_of(&resource);
+        replace_status(self.api(&ns), "FlinkDeployment", &resource)
+            .await
+            .map(Arc::new)
     }
 
     async fn set_flink_deployment_finalizers(

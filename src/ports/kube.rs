@@ -109,8 +109,8 @@ pub trait KubeApi: Send + Sync {
     /// Replaces the status subresource; 409 if `metadata.resourceVersion` is stale.
     async fn update_flink_deployment_status(
         &self,
-        resource: &FlinkDeployment,
-    ) -> Result<FlinkDeployment, KubeError>;
+        resource: FlinkDeployment,
+    ) -> Result<Arc<FlinkDeployment>, KubeError>;
     /// Sets `metadata.finalizers`; 409 if `metadata.resourceVersion` is stale.
     async fn set_flink_deployment_finalizers(
         &self,

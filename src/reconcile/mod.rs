@@ -79,6 +79,15 @@ pub struct Run<'a> {
     configs: std::sync::Mutex<Vec<(Option<FlinkConfiguration>, Arc<EffectiveConfig>)>>,
 }
 
+/// A condition's time from epoch milliseconds: whole seconds (RFC 3339 without a fraction is
+/// how Kubernetes serialises `metav1.Time`, so a finer time does not survive a write).
+pub fn condition_time(epoch_ms: i64) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::from_second(epoch_ms.div_euclid(1000))
+            .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+    )
+}
+
 /// A FlinkDeployment's configuration: the operator's, overridden by its own.
 pub fn deployment_config(
     operator_config: &std::collections::BTreeMap<String, String>,
@@ -146,12 +155,11 @@ impl<'a> Run<'a> {
         }
         let mut desired = (*self.fd).clone();
         desired.status = Some(self.status.clone());
-        self.fd = Arc::new(
-            self.ctx
-                .kube
-                .update_flink_deployment_status(&desired)
-                .await?,
-        );
+        self.fd = self
+            .ctx
+            .kube
+            .update_flink_deployment_status(desired)
+            .await?;
         Ok(())
     }
 
@@ -216,13 +224,12 @@ impl<'a> Run<'a> {
             .as_ref()
             .and_then(|c| c.iter().find(|c| c.type_ == "Running"))
             .cloned();
-        // The transition time moves only when the condition flips.
+        // The transition time moves only when the condition flips. Whole seconds, as the API
+        // server stores it: with milliseconds, the status read back differed from the one
+        // written, and the next reconcile wrote the same status again.
         let transition = match &previous {
             Some(p) if p.status == status_text => p.last_transition_time.clone(),
-            _ => k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                k8s_openapi::jiff::Timestamp::from_millisecond(self.now())
-                    .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
-            ),
+            _ => condition_time(self.now()),
         };
         self.status.conditions = Some(vec![
             k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {

@@ -110,8 +110,8 @@ fn status_of(fd: &FlinkDeployment) -> &FlinkDeploymentStatus {
 }
 
 /// Status writes return what was written, with a new resourceVersion.
-fn echo(fd: &FlinkDeployment) -> Result<FlinkDeployment, KubeError> {
-    let mut out = fd.clone();
+fn echo(fd: FlinkDeployment) -> Result<std::sync::Arc<FlinkDeployment>, KubeError> {
+    let mut out = fd;
     let rv: u64 = out
         .metadata
         .resource_version
@@ -120,7 +120,7 @@ fn echo(fd: &FlinkDeployment) -> Result<FlinkDeployment, KubeError> {
         .parse()
         .unwrap_or(0);
     out.metadata.resource_version = Some((rv + 1).to_string());
-    Ok(out)
+    Ok(std::sync::Arc::new(out))
 }
 
 fn run(kube: &MockKubeApi, flink: &MockFlinkApi) -> Result<Option<super::Requeue>, ReconcileError> {
@@ -179,7 +179,7 @@ impl Protocol {
         let p = self.clone();
         kube.expect_update_flink_deployment_status()
             .returning(move |fd| {
-                let s = status_of(fd);
+                let s = status_of(&fd);
                 let recon = s
                     .reconciliation_status
                     .as_ref()
@@ -528,7 +528,7 @@ fn an_invalid_spec_change_touches_nothing_that_runs() {
     let seen = statuses.clone();
     kube.expect_update_flink_deployment_status()
         .returning(move |fd| {
-            seen.lock().unwrap().push(status_of(fd).clone());
+            seen.lock().unwrap().push(status_of(&fd).clone());
             echo(fd)
         });
     assert!(run(&kube, &flink).is_ok());
@@ -695,4 +695,23 @@ fn rollback_after_the_readiness_timeout_restores_the_upgrade_savepoint() {
         "{:#?}",
         protocol.lines()
     );
+}
+
+/// A status the operator writes must read back equal, or the next reconcile writes it again:
+/// the Running condition's time is whole seconds, as the API server serialises it.
+#[test]
+fn a_condition_time_survives_a_write_and_read_back() {
+    let condition = k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        type_: "Running".into(),
+        status: "True".into(),
+        reason: "JobRunning".into(),
+        message: "Job status RUNNING".into(),
+        last_transition_time: super::condition_time(1_767_225_601_504),
+        observed_generation: None,
+    };
+    let text = serde_json::to_value(&condition).unwrap();
+    assert_eq!(text["lastTransitionTime"], "2026-01-01T00:00:01Z");
+    let read_back: k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition =
+        serde_json::from_value(text).unwrap();
+    assert_eq!(read_back, condition);
 }
