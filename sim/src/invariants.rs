@@ -86,7 +86,8 @@ impl SeenStatus {
 }
 
 /// A hash of a JSON value, the same in every run (FxHash has no random state). Two values
-/// with their keys in another order hash differently: that only checks them again.
+/// with their keys in another order hash differently: that only checks them again. Two
+/// different statuses hashing the same (one chance in 2^64) would skip one write's checks.
 fn fingerprint(v: &Value) -> u64 {
     use std::hash::{Hash, Hasher};
     fn walk(v: &Value, h: &mut rustc_hash::FxHasher) {
@@ -593,6 +594,29 @@ impl Invariants {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_fingerprint_follows_every_nested_change() {
+        let status = serde_json::json!({"lifecycleState": "STABLE",
+            "jobStatus": {"state": "RUNNING", "savepointInfo": {"lastSavepoint": null}},
+            "conditions": [{"type": "Running", "status": "True"}]});
+        assert_eq!(fingerprint(&status), fingerprint(&status.clone()));
+        for (pointer, other) in [
+            ("/lifecycleState", serde_json::json!("DEPLOYED")),
+            ("/jobStatus/state", serde_json::json!("FAILED")),
+            (
+                "/jobStatus/savepointInfo/lastSavepoint",
+                serde_json::json!({}),
+            ),
+            ("/conditions/0/status", serde_json::json!("False")),
+        ] {
+            let mut changed = status.clone();
+            *changed.pointer_mut(pointer).unwrap() = other;
+            assert_ne!(fingerprint(&status), fingerprint(&changed), "{pointer}");
+        }
+        let seen = SeenStatus::of(&status);
+        assert!(seen.running && seen.stable);
+    }
     use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};
     use crate::scenario::ClusterSettings;
     use crate::world::{JobRecord, StateRecord};

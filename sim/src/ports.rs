@@ -226,8 +226,8 @@ impl World {
         Ok(written)
     }
 
-    /// A FlinkDeployment, FlinkSessionJob or JobManager Deployment as the operator reads it: the decoding kept from
-    /// the last read or write when the object has not changed since.
+    /// A FlinkDeployment, FlinkSessionJob or JobManager Deployment as the operator reads it:
+    /// the decoding kept from the last read or write when the object has not changed since.
     fn get_decoded<T: Stored>(
         &mut self,
         kind: &str,
