@@ -595,6 +595,10 @@ impl Invariants {
 mod tests {
     use super::*;
 
+    use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};
+    use crate::scenario::ClusterSettings;
+    use crate::world::{JobRecord, StateRecord};
+
     #[test]
     fn a_status_fingerprint_follows_every_nested_change() {
         let status = serde_json::json!({"lifecycleState": "STABLE",
@@ -617,9 +621,6 @@ mod tests {
         let seen = SeenStatus::of(&status);
         assert!(seen.running && seen.stable);
     }
-    use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};
-    use crate::scenario::ClusterSettings;
-    use crate::world::{JobRecord, StateRecord};
     use serde_json::json;
 
     const OWNER: &str = "FlinkDeployment/default/app";

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::flink::{FlinkCluster, Operation};
-use crate::kube::{key_of, ApiError, KubeStore};
+use crate::kube::{key_of, ApiError, Key, KubeStore};
 use crate::scenario::{ArtifactFailure, FaultKind};
 use crate::world::World;
 use flink_operator::artifacts::{redact, JarSource};
@@ -162,15 +162,14 @@ impl World {
         typed(self.kube.get(key).unwrap_or(written))
     }
 
-    /// A status write: only the status goes to the API (as the status subresource takes it),
-    /// so only the status is turned into JSON. Answers the object as stored, decoded.
-    fn update_status_of<T: DeserializeOwned + Clone>(
+    /// A status write to the API: only the status goes (as the status subresource takes it),
+    /// so only the status is turned into JSON. Answers the key and the object now stored.
+    fn write_status(
         &mut self,
         kind: &str,
         metadata: &ObjectMeta,
         status: Value,
-        decoded: fn(&mut World) -> &mut Decoded<T>,
-    ) -> Result<T, KubeError> {
+    ) -> Result<(Key, Arc<Value>), KubeError> {
         self.write()?;
         let ns = metadata.namespace.as_deref().unwrap_or_default();
         let name = metadata.name.as_deref().unwrap_or_default();
@@ -178,7 +177,19 @@ impl World {
         let key = key_of(kind, ns, name);
         let result = self.kube.update_status(&key, status, rv).map_err(api_err);
         self.flush_watch();
-        let written: T = self.written(&key, &*result?)?;
+        Ok((key, result?))
+    }
+
+    /// A status write that answers the object as stored, decoded.
+    fn update_status_of<T: DeserializeOwned + Clone>(
+        &mut self,
+        kind: &str,
+        metadata: &ObjectMeta,
+        status: Value,
+        decoded: fn(&mut World) -> &mut Decoded<T>,
+    ) -> Result<T, KubeError> {
+        let (key, stored) = self.write_status(kind, metadata, status)?;
+        let written: T = self.written(&key, &stored)?;
         // The decoding of what is stored now serves the next read of it.
         if let Some((rv, _)) = self.kube.get_versioned(&key) {
             decoded(self).put(key, rv, written.clone());
@@ -195,20 +206,8 @@ impl World {
         &mut self,
         mut resource: FlinkDeployment,
     ) -> Result<Arc<FlinkDeployment>, KubeError> {
-        self.write()?;
-        let metadata = &resource.metadata;
-        let key = key_of(
-            "FlinkDeployment",
-            metadata.namespace.as_deref().unwrap_or_default(),
-            metadata.name.as_deref().unwrap_or_default(),
-        );
         let status = to_value(&resource.status);
-        let result = self
-            .kube
-            .update_status(&key, status, metadata.resource_version.as_deref())
-            .map_err(api_err);
-        self.flush_watch();
-        let stored = result?;
+        let (key, stored) = self.write_status("FlinkDeployment", &resource.metadata, status)?;
         resource.metadata = typed(&stored["metadata"])?;
         // Every test run (debug builds) holds the shortcut to a full decoding.
         #[cfg(debug_assertions)]

@@ -2,10 +2,10 @@
 //! a deployment controller and kubelet, and a fake Flink per running JobManager. Faults are
 //! data the world consults; nothing here reads the wall clock or iterates a hash map.
 
-use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
 
 use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};

@@ -3,6 +3,8 @@
 //! fields other controllers or users set are left alone; status and finalizer writes carry
 //! the resourceVersion read, so a stale write fails with 409 instead of losing an update.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod, Service};
@@ -15,8 +17,6 @@ use serde_json::json;
 
 use super::events::EventPublisher;
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
-use std::sync::Arc;
-
 use crate::ports::{DeploymentView, EventRecord, EventType, KubeApi, KubeError};
 
 /// The field manager of every server-side apply, as upstream's operator names itself.
