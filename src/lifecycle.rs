@@ -64,12 +64,9 @@ fn derive(f: Facts) -> L {
     L::Deployed
 }
 
-fn job_suspended_in(
-    reconciled: Option<&String>,
-    job_of: impl Fn(&str) -> Option<JobState>,
-) -> bool {
+fn job_suspended_in(reconciled: Option<&str>, job_of: impl Fn(&str) -> Option<JobState>) -> bool {
     reconciled
-        .and_then(|s| job_of(s))
+        .and_then(job_of)
         .map(|s| s == JobState::Suspended)
         .unwrap_or(false)
 }
@@ -91,7 +88,7 @@ pub fn deployment_lifecycle_given(
     let reconciled = status
         .reconciliation_status
         .as_ref()
-        .and_then(|r| r.last_reconciled_spec.as_ref());
+        .and_then(|r| r.last_reconciled_spec.as_deref());
     let jm_lost = matches!(
         status.job_manager_deployment_status,
         Some(JobManagerDeploymentStatus::Missing) | Some(JobManagerDeploymentStatus::Error)
@@ -114,7 +111,7 @@ pub fn session_job_lifecycle(status: &FlinkSessionJobStatus) -> L {
     let reconciled = status
         .reconciliation_status
         .as_ref()
-        .and_then(|r| r.last_reconciled_spec.as_ref());
+        .and_then(|r| r.last_reconciled_spec.as_deref());
     derive(Facts {
         stored: status.lifecycle_state,
         reconciliation: status.reconciliation_status.as_ref(),
@@ -162,8 +159,8 @@ mod tests {
     ) -> FlinkDeploymentStatus {
         FlinkDeploymentStatus {
             reconciliation_status: Some(ReconciliationStatus {
-                last_reconciled_spec: reconciled,
-                last_stable_spec: stable,
+                last_reconciled_spec: reconciled.map(Into::into),
+                last_stable_spec: stable.map(Into::into),
                 state: recon,
                 ..Default::default()
             }),

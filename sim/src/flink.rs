@@ -142,6 +142,17 @@ pub struct FlinkCluster {
     pub jars: BTreeMap<String, String>,
     pub taskmanagers: i64,
     pub slots_per_tm: i64,
+    /// Whether `config` turns high availability on: read once when the cluster starts (its
+    /// configuration does not change while it runs), not at every checkpoint.
+    pub ha: bool,
+}
+
+/// Whether a Flink configuration turns high availability on.
+pub fn ha_enabled(config: &BTreeMap<String, String>) -> bool {
+    config
+        .get("high-availability.type")
+        .or_else(|| config.get("high-availability"))
+        .is_some_and(|v| !v.eq_ignore_ascii_case("none"))
 }
 
 impl FlinkCluster {
@@ -152,13 +163,7 @@ impl FlinkCluster {
         savepoints_dir(&self.config)
     }
     pub fn ha_enabled(&self) -> bool {
-        let v = self
-            .config
-            .get("high-availability.type")
-            .or_else(|| self.config.get("high-availability"))
-            .map(|s| s.to_ascii_lowercase())
-            .unwrap_or_else(|| "none".into());
-        v != "none"
+        self.ha
     }
     pub fn job(&self, id: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.id == id)

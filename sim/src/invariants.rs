@@ -709,6 +709,7 @@ mod tests {
                 jars: Default::default(),
                 taskmanagers: 1,
                 slots_per_tm: 1,
+                ha: false,
             };
             c.submit(
                 format!("id-{name}"),

@@ -41,34 +41,50 @@ fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, KubeError> {
 /// does once per watch event).
 #[derive(Debug)]
 pub struct Decoded<T> {
-    /// Hashed: read by key only, and at 10,000 deployments an ordered map's string
-    /// comparisons per read each missed the cache.
-    by_key: rustc_hash::FxHashMap<crate::kube::Key, (u64, T)>,
+    /// Found by resourceVersion, which names one version of one object (every write takes a
+    /// new one): a read compares an integer, not the key's three strings, which at 10,000
+    /// deployments each missed the cache.
+    by_version: rustc_hash::FxHashMap<u64, T>,
+    /// The version kept per object, to let go of it when a newer one is kept (touched only
+    /// when something is decoded).
+    version_of: rustc_hash::FxHashMap<crate::kube::Key, u64>,
 }
 
 impl<T> Default for Decoded<T> {
     fn default() -> Self {
         Decoded {
-            by_key: Default::default(),
+            by_version: Default::default(),
+            version_of: Default::default(),
         }
     }
 }
 
 impl<T> Decoded<T> {
     /// (0: no resourceVersion, never the same object.)
-    fn get(&self, key: &crate::kube::Key, resource_version: u64) -> Option<&T> {
-        self.by_key
-            .get(key)
-            .filter(|(rv, _)| *rv != 0 && *rv == resource_version)
-            .map(|(_, t)| t)
+    fn get(&self, resource_version: u64) -> Option<&T> {
+        if resource_version == 0 {
+            return None;
+        }
+        self.by_version.get(&resource_version)
     }
 
     fn put(&mut self, key: crate::kube::Key, resource_version: u64, value: T) {
-        self.by_key.insert(key, (resource_version, value));
+        if let Some(old) = self.version_of.insert(key, resource_version) {
+            self.by_version.remove(&old);
+        }
+        self.by_version.insert(resource_version, value);
     }
 
     fn forget(&mut self, key: &crate::kube::Key) {
-        self.by_key.remove(key);
+        if let Some(old) = self.version_of.remove(key) {
+            self.by_version.remove(&old);
+        }
+    }
+
+    /// How many decodings are kept (one per object at most).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_version.len()
     }
 }
 
@@ -243,7 +259,7 @@ impl World {
                 kept.forget(&key);
                 Ok(None)
             }
-            Some((rv, obj)) => match kept.get(&key, rv) {
+            Some((rv, obj)) => match kept.get(rv) {
                 Some(value) => Ok(Some(value.clone())),
                 None => T::decode(obj).map(|value| {
                     kept.put(key, rv, value.clone());
@@ -1000,6 +1016,11 @@ mod tests {
         }
         let second = read(&ports);
         assert_eq!(second.spec.job.as_ref().unwrap().parallelism, Some(3));
+        assert_eq!(
+            ports.lock().decoded_deployments.len(),
+            1,
+            "a newer version's decoding replaces the older one"
+        );
         assert_ne!(
             second.metadata.resource_version,
             first.metadata.resource_version
@@ -1035,5 +1056,6 @@ mod tests {
         assert!(block_on(ports.get_flink_deployment("default", "app"))
             .unwrap()
             .is_none());
+        assert_eq!(ports.lock().decoded_deployments.len(), 0);
     }
 }

@@ -567,7 +567,16 @@ impl World {
     fn fail_job(&mut self, owner: &str, terminal: bool) {
         let now = self.now;
         let startup = ms(self.settings.job_startup);
-        for (key, c) in self.clusters.iter_mut() {
+        // Every submission is recorded with its cluster, so only the clusters the owner's
+        // records name can hold its jobs (a look at every cluster made each fault cost
+        // O(clusters)). In the clusters' own order, as the look at all of them went.
+        self.index_jobs();
+        let candidates: BTreeSet<(String, String)> =
+            self.jobs_of(owner).map(|r| r.cluster.clone()).collect();
+        for key in candidates {
+            let Some(c) = self.clusters.get_mut(&key) else {
+                continue;
+            };
             if c.jobs.iter().any(|j| j.owner == owner) {
                 self.changed.clusters.insert(key.clone());
             }
@@ -1024,6 +1033,7 @@ impl World {
             jars: BTreeMap::new(),
             taskmanagers: 0,
             slots_per_tm: slots,
+            ha: crate::flink::ha_enabled(&config),
             config: config.clone(),
         };
         if config.get("execution.target").map(String::as_str) == Some("kubernetes-application") {

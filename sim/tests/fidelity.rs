@@ -95,6 +95,7 @@ fn cluster() -> FlinkCluster {
         jars: Default::default(),
         taskmanagers: 1,
         slots_per_tm: 2,
+        ha: false,
     };
     c.submit(
         "a".repeat(32),

@@ -201,7 +201,7 @@ fn record_ignored_changes(
         .get_or_insert_with(Default::default);
     let was_stable = recon.last_reconciled_spec == recon.last_stable_spec;
     let first = false;
-    recon.last_reconciled_spec = Some(crate::crd::StoredSpec::new(merged, first).to_json());
+    recon.last_reconciled_spec = Some(crate::crd::StoredSpec::new(merged, first).to_json().into());
     if was_stable {
         recon.last_stable_spec = recon.last_reconciled_spec.clone();
     }

@@ -166,7 +166,7 @@ fn mark_deployed_after_crash(run: &mut Run<'_>, mut reconciled: StoredSpec<Flink
         .status
         .reconciliation_status
         .get_or_insert_with(Default::default);
-    recon.last_reconciled_spec = Some(reconciled.to_json());
+    recon.last_reconciled_spec = Some(reconciled.to_json().into());
     recon.state = Some(ReconciliationState::Deployed);
     run.status.job_manager_deployment_status = Some(Jm::Deploying);
 }

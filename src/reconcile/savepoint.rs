@@ -476,7 +476,7 @@ fn consume_nonce<H: SnapshotHost + ?Sized>(host: &mut H, field: &str, nonce: Opt
                 None => job.remove(field),
             };
         }
-        serde_json::to_string(&value).ok()
+        serde_json::to_string(&value).ok().map(Into::into)
     });
     if was_stable {
         recon.last_stable_spec = recon.last_reconciled_spec.clone();

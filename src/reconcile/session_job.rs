@@ -152,7 +152,7 @@ impl<'a> JobRun<'a> {
             .status
             .reconciliation_status
             .get_or_insert_with(Default::default);
-        r.last_reconciled_spec = Some(StoredSpec::new(stored, false).to_json());
+        r.last_reconciled_spec = Some(StoredSpec::new(stored, false).to_json().into());
         r.state = Some(recon);
         r.reconciliation_timestamp = Some(now);
         self.status.observed_generation = generation;
@@ -562,7 +562,7 @@ fn record_ignored_changes(
             .reconciliation_status
             .get_or_insert_with(Default::default);
         let was_stable = r.last_reconciled_spec == r.last_stable_spec;
-        r.last_reconciled_spec = Some(StoredSpec::new(merged, false).to_json());
+        r.last_reconciled_spec = Some(StoredSpec::new(merged, false).to_json().into());
         if was_stable {
             r.last_stable_spec = r.last_reconciled_spec.clone();
         }
@@ -736,7 +736,7 @@ async fn job_not_found(run: &mut JobRun<'_>) {
                 job.state = Some(JobState::Suspended);
             }
             if let Some(r) = run.status.reconciliation_status.as_mut() {
-                r.last_reconciled_spec = Some(last.to_json());
+                r.last_reconciled_spec = Some(last.to_json().into());
             }
         }
     }

@@ -77,8 +77,8 @@ fn mid_upgrade(savepoint_info: SavepointInfo, upgrade_path: Option<&str>) -> Fli
         }),
         reconciliation_status: Some(ReconciliationStatus {
             reconciliation_timestamp: Some(500),
-            last_reconciled_spec: Some(reconciled.clone()),
-            last_stable_spec: Some(reconciled),
+            last_reconciled_spec: Some(reconciled.clone().into()),
+            last_stable_spec: Some(reconciled.into()),
             state: Some(ReconciliationState::Upgrading),
         }),
         lifecycle_state: Some(ResourceLifecycleState::Upgrading),
@@ -291,7 +291,7 @@ fn a_failed_upgrade_savepoint_aborts_and_changes_nothing() {
     assert_eq!(recon.state, Some(ReconciliationState::Deployed));
     assert_eq!(
         recon.last_reconciled_spec,
-        Some(StoredSpec::new(spec(2), false).to_json())
+        Some(StoredSpec::new(spec(2), false).to_json().into())
     );
     assert_eq!(last.lifecycle_state, Some(ResourceLifecycleState::Stable));
     assert!(last
@@ -550,7 +550,7 @@ fn an_invalid_spec_change_touches_nothing_that_runs() {
             .as_ref()
             .unwrap()
             .last_reconciled_spec,
-        Some(StoredSpec::new(spec(2), false).to_json())
+        Some(StoredSpec::new(spec(2), false).to_json().into())
     );
 }
 
@@ -649,12 +649,12 @@ fn rollback_after_the_readiness_timeout_restores_the_upgrade_savepoint() {
     reconciled.job.as_mut().unwrap().state = Some(JobState::Running);
     let st = fd.status.as_mut().unwrap();
     st.reconciliation_status.as_mut().unwrap().last_stable_spec =
-        Some(StoredSpec::new(ha(spec(2)), false).to_json());
+        Some(StoredSpec::new(ha(spec(2)), false).to_json().into());
     st.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Error);
     st.job_status.as_mut().unwrap().state = Some(FlinkJobState::Reconciling);
     let recon = st.reconciliation_status.as_mut().unwrap();
     recon.state = Some(ReconciliationState::Deployed);
-    recon.last_reconciled_spec = Some(StoredSpec::new(reconciled, false).to_json());
+    recon.last_reconciled_spec = Some(StoredSpec::new(reconciled, false).to_json().into());
     recon.reconciliation_timestamp = Some(NOW - 301_000);
     let mut kube = MockKubeApi::new();
     let flink = MockFlinkApi::new();

@@ -243,7 +243,7 @@ pub fn record_reconciled(
         .status
         .reconciliation_status
         .get_or_insert_with(Default::default);
-    recon.last_reconciled_spec = Some(StoredSpec::new(stored, first_deployment).to_json());
+    recon.last_reconciled_spec = Some(StoredSpec::new(stored, first_deployment).to_json().into());
     recon.state = Some(state);
     recon.reconciliation_timestamp = Some(now);
     run.status.observed_generation = generation;
@@ -845,7 +845,7 @@ pub async fn perform_rollback(run: &mut Run<'_>) -> Result<(), ReconcileError> {
         .status
         .reconciliation_status
         .get_or_insert_with(Default::default);
-    recon.last_reconciled_spec = Some(reconciled.to_json());
+    recon.last_reconciled_spec = Some(reconciled.to_json().into());
     recon.state = Some(ReconciliationState::RolledBack);
     recon.reconciliation_timestamp = Some(now);
     Ok(())
