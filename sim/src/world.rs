@@ -1034,7 +1034,7 @@ impl World {
             taskmanagers: 0,
             slots_per_tm: slots,
             ha: crate::flink::ha_enabled(&config),
-            config: config.clone(),
+            config: Arc::new(config.clone()),
         };
         if config.get("execution.target").map(String::as_str) == Some("kubernetes-application") {
             let job_id = config

@@ -83,12 +83,14 @@ fn cluster() -> FlinkCluster {
     let mut c = FlinkCluster {
         namespace: "default".into(),
         name: "app".into(),
-        config: [(
-            "state.checkpoints.dir".to_string(),
-            "file:///cp".to_string(),
-        )]
-        .into_iter()
-        .collect(),
+        config: std::sync::Arc::new(
+            [(
+                "state.checkpoints.dir".to_string(),
+                "file:///cp".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+        ),
         flink_version: "2.3.0".into(),
         jobs: Vec::new(),
         operations: Default::default(),
