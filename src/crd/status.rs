@@ -201,12 +201,6 @@ impl JsonSchema for SpecText {
     }
 }
 
-impl SpecText {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 impl std::ops::Deref for SpecText {
     type Target = str;
     fn deref(&self) -> &str {
@@ -216,12 +210,6 @@ impl std::ops::Deref for SpecText {
 
 impl From<String> for SpecText {
     fn from(text: String) -> Self {
-        SpecText(text.into())
-    }
-}
-
-impl From<&str> for SpecText {
-    fn from(text: &str) -> Self {
         SpecText(text.into())
     }
 }
@@ -236,12 +224,6 @@ impl From<SpecText> for String {
 impl std::fmt::Debug for SpecText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(&*self.0, f)
-    }
-}
-
-impl PartialEq<str> for SpecText {
-    fn eq(&self, other: &str) -> bool {
-        *self.0 == *other
     }
 }
 
