@@ -184,9 +184,16 @@ impl JobManagerDeploymentStatus {
 /// stored one. Shared, so a copy is a reference count (at 10,000 deployments copying the
 /// texts was 3 % of the simulator's time) and a comparison of copies is by address first.
 /// In the API it is a plain string.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
 pub struct SpecText(Arc<str>);
+
+/// Written as the string it holds, without copying it first.
+impl Serialize for SpecText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 /// The schema of a string, which it is in the API.
 impl JsonSchema for SpecText {
@@ -211,12 +218,6 @@ impl std::ops::Deref for SpecText {
 impl From<String> for SpecText {
     fn from(text: String) -> Self {
         SpecText(text.into())
-    }
-}
-
-impl From<SpecText> for String {
-    fn from(text: SpecText) -> Self {
-        text.0.to_string()
     }
 }
 
