@@ -593,21 +593,19 @@ mod tests {
     use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};
     use crate::scenario::ClusterSettings;
     use crate::world::{JobRecord, StateRecord};
+    use serde_json::json;
 
     #[test]
     fn a_status_fingerprint_follows_every_nested_change() {
-        let status = serde_json::json!({"lifecycleState": "STABLE",
+        let status = json!({"lifecycleState": "STABLE",
             "jobStatus": {"state": "RUNNING", "savepointInfo": {"lastSavepoint": null}},
             "conditions": [{"type": "Running", "status": "True"}]});
         assert_eq!(fingerprint(&status), fingerprint(&status.clone()));
         for (pointer, other) in [
-            ("/lifecycleState", serde_json::json!("DEPLOYED")),
-            ("/jobStatus/state", serde_json::json!("FAILED")),
-            (
-                "/jobStatus/savepointInfo/lastSavepoint",
-                serde_json::json!({}),
-            ),
-            ("/conditions/0/status", serde_json::json!("False")),
+            ("/lifecycleState", json!("DEPLOYED")),
+            ("/jobStatus/state", json!("FAILED")),
+            ("/jobStatus/savepointInfo/lastSavepoint", json!({})),
+            ("/conditions/0/status", json!("False")),
         ] {
             let mut changed = status.clone();
             *changed.pointer_mut(pointer).unwrap() = other;
@@ -616,7 +614,6 @@ mod tests {
         let seen = SeenStatus::of(&status);
         assert!(seen.running && seen.stable);
     }
-    use serde_json::json;
 
     const OWNER: &str = "FlinkDeployment/default/app";
 
