@@ -205,8 +205,9 @@ impl Invariants {
                 }
             }
         }
-        for (owner, jobs) in running {
+        for (owner, mut jobs) in running {
             if jobs.len() > 1 {
+                jobs.sort_unstable(); // the clusters are hashed: no order of their own
                 found.push(format!(
                     "{owner}: {} jobs run at once ({})",
                     jobs.len(),
@@ -433,6 +434,7 @@ impl Invariants {
                 left.push(format!("job {} ({})", j.id, j.state));
             }
         }
+        left.sort(); // the clusters are hashed: no order of their own
         if kind == "FlinkDeployment" {
             if w.clusters.contains_key(&(ns.to_string(), name.to_string())) {
                 left.push("its Flink cluster".into());

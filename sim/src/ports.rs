@@ -685,7 +685,7 @@ impl World {
         );
         // The job's own configuration goes on top of the cluster's, as in Flink.
         if let (Some(job), Some(extra)) = (cluster.jobs.last_mut(), &request.flink_configuration) {
-            Arc::make_mut(&mut job.config).extend(extra.clone());
+            job.add_config(extra);
         }
         let cluster_key = (cluster.namespace.clone(), cluster.name.clone());
         let parallelism = request.parallelism.unwrap_or(1) as i64;
