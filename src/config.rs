@@ -28,6 +28,8 @@ pub const LAST_STATE_FALLBACK: &str = "kubernetes.operator.job.upgrade.last-stat
 pub const RETRY_INITIAL_INTERVAL: &str = "kubernetes.operator.retry.initial.interval";
 pub const RETRY_INTERVAL_MULTIPLIER: &str = "kubernetes.operator.retry.interval.multiplier";
 pub const RETRY_MAX_ATTEMPTS: &str = "kubernetes.operator.retry.max.attempts";
+pub const RECONCILE_PARALLELISM: &str = "kubernetes.operator.reconcile.parallelism";
+pub const FLINK_CLIENT_TIMEOUT: &str = "kubernetes.operator.flink.client.timeout";
 pub const BLOCK_ON_SESSION_JOBS: &str =
     "kubernetes.operator.session.deletion.block-on-session-jobs";
 pub const SNAPSHOT_RESOURCE_ENABLED: &str = "kubernetes.operator.snapshot.resource.enabled";
@@ -214,6 +216,22 @@ impl EffectiveConfig {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1.5)
     }
+    /// How many reconciles of different resources may run at once: upstream's default 50, and
+    /// -1 (any value below 1) for no bound.
+    pub fn reconcile_parallelism(&self) -> usize {
+        match self
+            .get(RECONCILE_PARALLELISM)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+        {
+            Some(n) if n >= 1 => n as usize,
+            Some(_) => usize::MAX,
+            None => 50,
+        }
+    }
+    /// How long a call to a JobManager's REST API may take (upstream's default, 10 s).
+    pub fn flink_client_timeout(&self) -> Duration {
+        self.duration(FLINK_CLIENT_TIMEOUT, Duration::from_secs(10))
+    }
     pub fn retry_max_attempts(&self) -> u32 {
         self.get(RETRY_MAX_ATTEMPTS)
             .and_then(|v| v.parse().ok())
@@ -288,6 +306,22 @@ mod tests {
         assert!(c.rollback_enabled());
         assert_eq!(c.readiness_timeout(), Duration::from_secs(60));
         assert_eq!(c.reconcile_interval(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn reconcile_parallelism_follows_upstream_key() {
+        let of = |v: &str| {
+            EffectiveConfig::new(&conf(&[(RECONCILE_PARALLELISM, v)]), &Default::default())
+                .reconcile_parallelism()
+        };
+        assert_eq!(EffectiveConfig::default().reconcile_parallelism(), 50);
+        assert_eq!(of("8"), 8);
+        assert_eq!(of("-1"), usize::MAX, "-1 is upstream's 'no bound'");
+        assert_eq!(of("many"), 50, "not a number: the default");
+        assert_eq!(
+            EffectiveConfig::default().flink_client_timeout(),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

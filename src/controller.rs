@@ -211,32 +211,128 @@ pub async fn reconcile_key(
     scheduler: &mut Scheduler,
     key: &ObjectKey,
 ) -> Result<(), ReconcileError> {
-    let now = ctx.clock.now_millis();
-    scheduler.counters.reconciles += 1;
-    let result = match key.kind {
+    let started = ctx.clock.now_millis();
+    let result = reconcile_once(ctx, key).await;
+    scheduler.reconciled(key, started, result, ctx.operator_config)
+}
+
+/// One reconcile of `key`, without the work queue's bookkeeping ([`Scheduler::reconciled`]
+/// does that when it ends): the in-cluster operator runs several of these at once.
+pub async fn reconcile_once(
+    ctx: &Context<'_>,
+    key: &ObjectKey,
+) -> Result<Option<reconcile::Requeue>, ReconcileError> {
+    match key.kind {
         Kind::FlinkDeployment => {
             reconcile::deployment::reconcile(ctx, &key.namespace, &key.name).await
         }
         Kind::FlinkSessionJob => {
             reconcile::session_job::reconcile(ctx, &key.namespace, &key.name).await
         }
-    };
-    match result {
-        Ok(Some(requeue)) => {
-            scheduler.succeeded(key);
-            scheduler.schedule(key.clone(), now + requeue.0.as_millis() as i64);
-            Ok(())
+    }
+}
+
+impl Scheduler {
+    /// A reconcile of `key` that started at `started` (ms) ended: due again after its requeue
+    /// interval, forgotten when the resource is gone, or retried with backoff after an error.
+    pub fn reconciled(
+        &mut self,
+        key: &ObjectKey,
+        started: i64,
+        result: Result<Option<reconcile::Requeue>, ReconcileError>,
+        operator_config: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ReconcileError> {
+        self.counters.reconciles += 1;
+        match result {
+            Ok(Some(requeue)) => {
+                self.succeeded(key);
+                self.schedule(key.clone(), started + requeue.0.as_millis() as i64);
+                Ok(())
+            }
+            Ok(None) => {
+                self.forget(key);
+                Ok(())
+            }
+            Err(e) => {
+                self.counters.errors += 1;
+                let conf = EffectiveConfig::new(operator_config, &Default::default());
+                let delay = self.backoff(key, &conf);
+                self.schedule(key.clone(), started + delay.as_millis() as i64);
+                Err(e)
+            }
         }
-        Ok(None) => {
-            scheduler.forget(key);
-            Ok(())
+    }
+}
+
+/// The reconciles in flight of a loop that runs several at once (the in-cluster operator, up to
+/// `kubernetes.operator.reconcile.parallelism`): a JobManager that answers slowly, or not until
+/// the REST client's timeout, holds up its own resource's reconcile and no other. Never two
+/// reconciles of one resource at once: one that falls due while its last reconcile runs waits
+/// for it, and then runs at once.
+pub struct InFlight<F> {
+    running: BTreeSet<ObjectKey>,
+    again: BTreeSet<ObjectKey>,
+    futures: futures::stream::FuturesUnordered<F>,
+}
+
+impl<F> Default for InFlight<F> {
+    fn default() -> Self {
+        InFlight {
+            running: BTreeSet::new(),
+            again: BTreeSet::new(),
+            futures: futures::stream::FuturesUnordered::new(),
         }
-        Err(e) => {
-            scheduler.counters.errors += 1;
-            let conf = EffectiveConfig::new(ctx.operator_config, &Default::default());
-            let delay = scheduler.backoff(key, &conf);
-            scheduler.schedule(key.clone(), now + delay.as_millis() as i64);
-            Err(e)
+    }
+}
+
+impl<F: std::future::Future<Output = (ObjectKey, O)>, O> InFlight<F> {
+    /// Starts the reconciles that are due at `now`, while fewer than `limit` run.
+    pub fn start_due(
+        &mut self,
+        scheduler: &mut Scheduler,
+        now: i64,
+        limit: usize,
+        mut start: impl FnMut(ObjectKey) -> F,
+    ) {
+        while self.running.len() < limit {
+            let Some(key) = scheduler.pop_due(now) else {
+                return;
+            };
+            if self.running.contains(&key) {
+                self.again.insert(key);
+                continue;
+            }
+            self.running.insert(key.clone());
+            self.futures.push(start(key));
+        }
+    }
+
+    /// Whether another reconcile may start (the loop need not wake for what is due otherwise).
+    pub fn has_room(&self, limit: usize) -> bool {
+        self.running.len() < limit
+    }
+
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// The next reconcile to end, with what it returned; None when none runs. Its bookkeeping is
+    /// the caller's ([`Scheduler::reconciled`]), then [`InFlight::ended`].
+    pub async fn next(&mut self) -> Option<(ObjectKey, O)> {
+        use futures::StreamExt;
+        self.futures.next().await
+    }
+
+    /// `key`'s reconcile ended and its bookkeeping is done: it may run again, and runs at
+    /// `now` if it fell due meanwhile.
+    pub fn ended(&mut self, key: &ObjectKey, scheduler: &mut Scheduler, now: i64) {
+        self.running.remove(key);
+        if self.again.remove(key) {
+            scheduler.notify(key.clone(), now);
         }
     }
 }
@@ -251,6 +347,67 @@ mod tests {
             namespace: "default".into(),
             name: name.into(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_hung_reconcile_holds_up_no_other_and_no_resource_runs_twice_at_once() {
+        use futures::future::{FutureExt, LocalBoxFuture};
+        let mut scheduler = Scheduler::default();
+        for name in ["a", "b", "c"] {
+            scheduler.schedule(key(name), 0);
+        }
+        let (release_a, a_released) = futures::channel::oneshot::channel::<()>();
+        let mut a_released = Some(a_released);
+        let mut started: Vec<String> = Vec::new();
+        // `a`'s JobManager does not answer until released; the others answer at once.
+        let mut start = |k: ObjectKey| -> LocalBoxFuture<'static, (ObjectKey, ())> {
+            started.push(k.name.clone());
+            match (k.name.as_str(), a_released.take()) {
+                ("a", Some(released)) => async move {
+                    let _ = released.await;
+                    (k, ())
+                }
+                .boxed_local(),
+                _ => async move { (k, ()) }.boxed_local(),
+            }
+        };
+        let mut in_flight = InFlight::default();
+        in_flight.start_due(&mut scheduler, 0, 2, &mut start);
+        assert_eq!(in_flight.len(), 2, "a and b start, c waits for room");
+        let (done, ()) = in_flight.next().await.unwrap();
+        assert_eq!(done.name, "b", "b ends while a hangs");
+        in_flight.ended(&done, &mut scheduler, 0);
+        in_flight.start_due(&mut scheduler, 0, 2, &mut start);
+        let (done, ()) = in_flight.next().await.unwrap();
+        assert_eq!(done.name, "c");
+        in_flight.ended(&done, &mut scheduler, 0);
+        // A watch event makes a due while its reconcile still runs: it waits for it.
+        scheduler.notify(key("a"), 0);
+        in_flight.start_due(&mut scheduler, 0, 2, &mut start);
+        assert_eq!(in_flight.len(), 1);
+        assert_eq!(started, ["a", "b", "c"], "a did not start a second time");
+        release_a.send(()).unwrap();
+        let (done, ()) = in_flight.next().await.unwrap();
+        assert_eq!(done.name, "a");
+        // ... and runs at once when the first ends.
+        in_flight.ended(&done, &mut scheduler, 0);
+        assert!(in_flight.is_empty());
+        assert_eq!(scheduler.pop_due(0), Some(key("a")));
+        assert!(in_flight.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_bound_of_one_runs_one_reconcile_at_a_time() {
+        use futures::future::{pending, FutureExt, LocalBoxFuture};
+        let mut scheduler = Scheduler::default();
+        for name in ["a", "b"] {
+            scheduler.schedule(key(name), 0);
+        }
+        let mut in_flight: InFlight<LocalBoxFuture<'static, (ObjectKey, ())>> = InFlight::default();
+        in_flight.start_due(&mut scheduler, 0, 1, |_| pending().boxed_local());
+        assert_eq!(in_flight.len(), 1);
+        assert!(!in_flight.has_room(1));
+        assert_eq!(scheduler.next_due(), Some(0), "b is still due");
     }
 
     #[test]

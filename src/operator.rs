@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use futures::FutureExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
+use tracing::Instrument;
 
 use crate::adapters::artifacts::{credential_env, ObjectStoreFetcher};
 use crate::adapters::cached::{CachedKube, StoreWriter, Stores};
@@ -22,7 +24,8 @@ use crate::adapters::flink_rest::FlinkRestClient;
 use crate::adapters::kube::KubeClient;
 use crate::adapters::metered::MeteredFlink;
 use crate::artifacts::ArtifactSettings;
-use crate::controller::{reconcile_key, Scheduler, WatchFilter};
+use crate::config::EffectiveConfig;
+use crate::controller::{reconcile_once, InFlight, Scheduler, WatchFilter};
 use crate::observability::{Health, Metrics};
 use crate::ports::{Clock, SystemClock};
 use crate::reconcile::Context;
@@ -290,7 +293,8 @@ pub async fn run(
         watches.deployments.clone(),
         watches.session_jobs.clone(),
     );
-    let mut rest = FlinkRestClient::from_operator_config(&options.config, Duration::from_secs(10))
+    let timeout = EffectiveConfig::new(&options.config, &Default::default()).flink_client_timeout();
+    let mut rest = FlinkRestClient::from_operator_config(&options.config, timeout)
         .map_err(|e| format!("{}: {e}", crate::adapters::flink_rest::REST_CA_FILE))?;
     if let Some(url) = &options.flink_url_override {
         rest = rest.with_url_override(url.clone());
@@ -301,7 +305,8 @@ pub async fn run(
     };
     let fetcher = ObjectStoreFetcher::new(artifacts, credential_env());
     let clock = SystemClock;
-    let mut config = options.config.clone();
+    // Shared with the reconciles in flight; a reload replaces it for the ones that start after.
+    let mut config = Arc::new(options.config.clone());
     let mut reload_at = clock.now_millis() + reload_interval(&config);
     let mut elector = match leader_election(&options.config)? {
         Some((lease, timing)) => {
@@ -326,6 +331,8 @@ pub async fn run(
     // Ready once every watch has listed its resources.
     let mut listed = std::collections::BTreeSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let (kube, rest, fetcher, clock) = (&kube, &rest, &fetcher, &clock);
+    let mut in_flight = InFlight::default();
     tracing::info!(namespaces = ?options.namespaces, "operator started");
     loop {
         let now = clock.now_millis();
@@ -338,25 +345,18 @@ pub async fn run(
                 .filter(|_| dynamic_config(&config))
             {
                 match read_config(file) {
-                    Ok(new) if new != config => {
+                    Ok(new) if new != *config => {
                         tracing::info!(
                             file,
                             "operator configuration changed; using it from now on"
                         );
-                        config = new;
+                        config = Arc::new(new);
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "operator configuration not reloaded"),
                 }
             }
         }
-        let ctx = Context {
-            kube: &kube,
-            flink: &rest,
-            artifacts: &fetcher,
-            clock: &clock,
-            operator_config: &config,
-        };
         if let Some(e) = elector.as_mut() {
             if now >= elect_at {
                 if let Err(err) = e.try_acquire_or_renew(now).await {
@@ -374,32 +374,50 @@ pub async fn run(
         // session job its session cluster), and a list not interleaved with reconciles ends
         // sooner (a slow one outlives the API server's watch window and is listed again).
         let working = leading && listed.len() == streams;
-        // A replica without the lease keeps its watches warm but does nothing (and keeps what
-        // is due: popping a key takes it out of the queue).
-        while let Some(key) = working.then(|| scheduler.pop_due(now)).flatten() {
-            let span = tracing::info_span!("reconcile", kind = key.kind.as_str(), namespace = %key.namespace, name = %key.name);
-            let _enter = span.enter();
-            let start = Instant::now();
-            let result = reconcile_key(&ctx, &mut scheduler, &key).await;
-            metrics.reconciled(key.kind.as_str(), result.is_ok(), start.elapsed());
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "reconcile failed; retrying with backoff");
-            }
+        // A replica without the lease keeps its watches warm but starts nothing (and keeps what
+        // is due: popping a key takes it out of the queue); reconciles already running end.
+        let limit = EffectiveConfig::new(&config, &Default::default()).reconcile_parallelism();
+        if working {
+            in_flight.start_due(&mut scheduler, now, limit, |key| {
+                let config = config.clone();
+                let span = tracing::info_span!("reconcile", kind = key.kind.as_str(), namespace = %key.namespace, name = %key.name);
+                async move {
+                    let started = clock.now_millis();
+                    let start = Instant::now();
+                    let ctx = Context {
+                        kube,
+                        flink: rest,
+                        artifacts: fetcher,
+                        clock,
+                        operator_config: &config,
+                    };
+                    let result = reconcile_once(&ctx, &key).instrument(span).await;
+                    (key, (started, start.elapsed(), result, config))
+                }
+                .boxed_local()
+            });
         }
-        let next_wake = match (working, elector.is_some()) {
-            (true, false) => scheduler.next_due(),
-            (true, true) => scheduler
-                .next_due()
-                .map(|d| d.min(elect_at))
-                .or(Some(elect_at)),
-            (false, true) => Some(elect_at),
-            // Waiting for the watches to list: their events wake the loop.
-            (false, false) => None,
+        let due = if working && in_flight.has_room(limit) {
+            scheduler.next_due()
+        } else {
+            None
+        };
+        let next_wake = match (due, elector.is_some()) {
+            (due, true) => Some(due.map(|d| d.min(elect_at)).unwrap_or(elect_at)),
+            // Waiting for the watches to list, or for a reconcile to end: those wake the loop.
+            (due, false) => due,
         };
         let idle = next_wake
             .map(|due| (due - clock.now_millis()).max(0) as u64)
             .unwrap_or(60_000);
         tokio::select! {
+            Some((key, (started, elapsed, result, used))) = in_flight.next(), if !in_flight.is_empty() => {
+                metrics.reconciled(key.kind.as_str(), result.is_ok(), elapsed);
+                if let Err(e) = scheduler.reconciled(&key, started, result, &used) {
+                    tracing::warn!(kind = key.kind.as_str(), namespace = %key.namespace, name = %key.name, error = %e, "reconcile failed; retrying with backoff");
+                }
+                in_flight.ended(&key, &mut scheduler, clock.now_millis());
+            }
             next = events.next() => match next {
                 Some(((kind, index), Ok(event))) => {
                     if matches!(event, Event::InitDone) && listed.insert(index) && listed.len() == streams {
@@ -418,7 +436,18 @@ pub async fn run(
             },
             _ = tokio::time::sleep(Duration::from_millis(idle)) => {}
             _ = &mut shutdown => {
-                tracing::info!("shutting down");
+                tracing::info!(reconciles_running = in_flight.len(), "shutting down");
+                // What runs ends first (each reconcile's calls have their own timeouts), before
+                // the lease goes: another replica must not start on a resource this one is
+                // still changing.
+                let finish = async {
+                    while let Some((key, (started, _, result, used))) = in_flight.next().await {
+                        let _ = scheduler.reconciled(&key, started, result, &used);
+                    }
+                };
+                if tokio::time::timeout(Duration::from_secs(60), finish).await.is_err() {
+                    tracing::warn!("reconciles still running after 60 s were abandoned");
+                }
                 if let Some(e) = elector.as_mut() {
                     e.release().await;
                 }

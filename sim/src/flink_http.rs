@@ -49,6 +49,10 @@ pub enum HttpFault {
     Refuse,
     /// Flink handles the request, then the connection closes before the answer is sent.
     LoseAnswer,
+    /// The JobManager takes the request and never answers (a JobManager stuck in garbage
+    /// collection, or on a node that went away with its connections open): only the client's
+    /// own timeout ends the call. Nothing happens in Flink.
+    Hang,
 }
 
 /// One request as the server saw it, in order.
@@ -59,6 +63,8 @@ pub struct Served {
     pub method: String,
     /// Path and query.
     pub path: String,
+    /// `namespace/cluster` of the JobManager asked (empty when no cluster is behind the host).
+    pub cluster: String,
     /// The status sent; None when the connection was closed instead.
     pub status: Option<u16>,
     /// Why no answer was sent, or the error sent.
@@ -156,7 +162,8 @@ impl FlinkHttp {
     }
 
     /// The next `count` requests with this method whose path contains `path_contains` suffer
-    /// `fault`.
+    /// `fault`. The path is matched with its cluster in front (`default/basic-example/jobs`), so
+    /// a fault can be for one JobManager.
     pub fn inject(&self, method: Method, path_contains: &str, fault: HttpFault, count: u32) {
         self.state().faults.push(Armed {
             method,
@@ -269,7 +276,22 @@ impl FlinkHttp {
                 }
             }
         };
-        let fault = self.take_fault(&method, &shown);
+        let cluster = endpoint
+            .as_ref()
+            .map(|at| format!("{}/{}", at.namespace, at.cluster_id))
+            .unwrap_or_default();
+        let fault = self.take_fault(&method, &format!("{cluster}{shown}"));
+        if fault == Some(HttpFault::Hang) {
+            self.state().log.push(Served {
+                at: self.world().now,
+                method: method.to_string(),
+                path: shown,
+                cluster,
+                status: None,
+                note: "held: no answer (hang fault)".into(),
+            });
+            return std::future::pending().await;
+        }
         let mut world = self.world();
         if let Some(hook) = &self.before {
             hook(&mut world);
@@ -279,6 +301,7 @@ impl FlinkHttp {
             at,
             method: method.to_string(),
             path: shown.clone(),
+            cluster,
             status: None,
             note: String::new(),
         };

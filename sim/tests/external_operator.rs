@@ -19,6 +19,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use flink_sim::flink_http::{HttpFault, Served};
 use flink_sim::serve::{flink_url, start, ServeHandle, ServeOptions};
 use serde_json::Value;
 
@@ -656,4 +657,90 @@ fn of_two_replicas_only_the_lease_holder_reconciles_and_the_other_takes_over_whe
             1
         );
     }
+}
+
+/// Two deployments; then one's JobManager stops answering (it holds every request, and the
+/// operator's REST timeout is set beyond the test). The operator reconciles several resources
+/// at once (`kubernetes.operator.reconcile.parallelism`), so the other deployment's spec change
+/// goes through while that call hangs; and it never runs two reconciles of one resource at
+/// once, so the hung JobManager sees one request, not one per reconcile interval. A loop that
+/// reconciles one resource at a time would wait on the hung call for the whole test.
+#[test]
+fn a_jobmanager_that_never_answers_holds_up_no_other_deployment() {
+    let w = World::start();
+    let config = w.config(
+        "operator.yaml",
+        &format!("{OPERATOR_CONFIG}kubernetes.operator.flink.client.timeout: 1h\n"),
+    );
+    let mut op = w.operator(&config, "flink-operator-0", &operator_flink_url(w.addr));
+    let basic = std::fs::read_to_string(basic_yaml()).unwrap();
+    let other = w.config(
+        "other.yaml",
+        &basic.replace("name: basic-example", "name: other-example"),
+    );
+    w.ok(&["apply", "-f", basic_yaml().to_str().unwrap()]);
+    w.ok(&["apply", "-f", other.to_str().unwrap()]);
+    w.step("applied two deployments");
+    let stable = |name: &str, generation: i64, op: &mut Operator| {
+        wait_for(&format!("{name} STABLE at generation {generation}"), || {
+            op.exited()?;
+            let d = w.json(&["get", "flinkdeployment", name])?;
+            let status = &d["status"];
+            match status["lifecycleState"] == "STABLE"
+                && status["jobStatus"]["state"] == "RUNNING"
+                && status["observedGeneration"] == generation
+            {
+                true => Ok(d),
+                false => Err(format!("status {status}")),
+            }
+        })
+    };
+    stable("basic-example", 1, &mut op);
+    stable("other-example", 1, &mut op);
+    w.step("both STABLE");
+
+    let flink = w.handle().flink();
+    flink.inject(
+        http::Method::GET,
+        "default/basic-example/",
+        HttpFault::Hang,
+        u32::MAX,
+    );
+    let held = |log: &[Served]| {
+        log.iter()
+            .filter(|r| r.cluster == "default/basic-example" && r.status.is_none())
+            .count()
+    };
+    wait_for("basic-example's JobManager holds a request", || {
+        op.exited()?;
+        match held(&flink.log()) {
+            0 => Err("none yet".to_string()),
+            n => Ok(n),
+        }
+    });
+    w.step("basic-example's reconcile hangs on its JobManager");
+
+    w.ok(&[
+        "patch",
+        "flinkdeployment",
+        "other-example",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"job":{"parallelism":3}}}"#,
+    ]);
+    let d = stable("other-example", 2, &mut op);
+    w.step("other-example upgraded while basic-example's call hangs");
+    assert_eq!(d["spec"]["job"]["parallelism"], 3);
+    let log = flink.log();
+    assert_eq!(
+        held(&log),
+        1,
+        "one reconcile of basic-example at a time: {log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.cluster == "default/other-example" && r.status == Some(200)),
+        "{log:?}"
+    );
 }
