@@ -7,7 +7,8 @@
 #
 # RUNS (default 3) runs of each simulator size; SIZES (default "1000 10000"); DURATION
 # (default 1h); SEED (default 1); OP_SIZES (default "0 1 1000 10000": FlinkDeployments for the
-# operator half; 10000 takes a few minutes a run). Results go to $OUT (default target/bench): every run's
+# operator half; 10000 takes a few minutes a run); OP_BIN (a flink-operator binary to measure
+# instead of the one built here, to compare two builds). Results go to $OUT (default target/bench): every run's
 # JSON line, and summary.txt with median, min and max of each figure. Needs a Rust toolchain
 # and python3 (standard library only). Runs one thing at a time: the figures are for a
 # machine that does nothing else.
@@ -26,7 +27,7 @@ mkdir -p "$OUT"
 cargo build --release -q -p flink-sim --bin flink-sim
 cargo build --release -q -p flink-operator --bin flink-operator
 SIM=$CARGO_TARGET_DIR/release/flink-sim
-OP=$CARGO_TARGET_DIR/release/flink-operator
+OP=${OP_BIN:-$CARGO_TARGET_DIR/release/flink-operator}
 
 {
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
