@@ -118,6 +118,36 @@ impl Scheduler {
     pub fn restart_backoff(&mut self, key: &ObjectKey) {
         self.failures.remove(key);
     }
+
+    /// A reconcile of `key` that started at `started` (ms) ended: due again after its requeue
+    /// interval, forgotten when the resource is gone, or retried with backoff after an error.
+    pub fn reconciled(
+        &mut self,
+        key: &ObjectKey,
+        started: i64,
+        result: Result<Option<reconcile::Requeue>, ReconcileError>,
+        operator_config: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ReconcileError> {
+        self.counters.reconciles += 1;
+        match result {
+            Ok(Some(requeue)) => {
+                self.succeeded(key);
+                self.schedule(key.clone(), started + requeue.0.as_millis() as i64);
+                Ok(())
+            }
+            Ok(None) => {
+                self.forget(key);
+                Ok(())
+            }
+            Err(e) => {
+                self.counters.errors += 1;
+                let conf = EffectiveConfig::new(operator_config, &Default::default());
+                let delay = self.backoff(key, &conf);
+                self.schedule(key.clone(), started + delay.as_millis() as i64);
+                Err(e)
+            }
+        }
+    }
 }
 
 /// Which resource a watched change concerns, if any is worth a reconcile. Generation-aware as
@@ -228,38 +258,6 @@ pub async fn reconcile_once(
         }
         Kind::FlinkSessionJob => {
             reconcile::session_job::reconcile(ctx, &key.namespace, &key.name).await
-        }
-    }
-}
-
-impl Scheduler {
-    /// A reconcile of `key` that started at `started` (ms) ended: due again after its requeue
-    /// interval, forgotten when the resource is gone, or retried with backoff after an error.
-    pub fn reconciled(
-        &mut self,
-        key: &ObjectKey,
-        started: i64,
-        result: Result<Option<reconcile::Requeue>, ReconcileError>,
-        operator_config: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), ReconcileError> {
-        self.counters.reconciles += 1;
-        match result {
-            Ok(Some(requeue)) => {
-                self.succeeded(key);
-                self.schedule(key.clone(), started + requeue.0.as_millis() as i64);
-                Ok(())
-            }
-            Ok(None) => {
-                self.forget(key);
-                Ok(())
-            }
-            Err(e) => {
-                self.counters.errors += 1;
-                let conf = EffectiveConfig::new(operator_config, &Default::default());
-                let delay = self.backoff(key, &conf);
-                self.schedule(key.clone(), started + delay.as_millis() as i64);
-                Err(e)
-            }
         }
     }
 }

@@ -333,6 +333,7 @@ pub async fn run(
     let mut shutdown = std::pin::pin!(shutdown);
     let (kube, rest, fetcher, clock) = (&kube, &rest, &fetcher, &clock);
     let mut in_flight = InFlight::default();
+    let mut limit = parallelism(&config);
     let mut events_at = 0i64;
     tracing::info!(namespaces = ?options.namespaces, "operator started");
     loop {
@@ -352,6 +353,7 @@ pub async fn run(
                             "operator configuration changed; using it from now on"
                         );
                         config = Arc::new(new);
+                        limit = parallelism(&config);
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "operator configuration not reloaded"),
@@ -377,7 +379,6 @@ pub async fn run(
         let working = leading && listed.len() == streams;
         // A replica without the lease keeps its watches warm but starts nothing (and keeps what
         // is due: popping a key takes it out of the queue); reconciles already running end.
-        let limit = EffectiveConfig::new(&config, &Default::default()).reconcile_parallelism();
         if working {
             in_flight.start_due(&mut scheduler, now, limit, |key| {
                 let config = config.clone();
@@ -472,6 +473,11 @@ pub async fn run(
             }
         }
     }
+}
+
+/// `kubernetes.operator.reconcile.parallelism` of the operator's configuration.
+fn parallelism(config: &BTreeMap<String, String>) -> usize {
+    EffectiveConfig::new(config, &Default::default()).reconcile_parallelism()
 }
 
 /// How far apart (ms) watch events are taken while reconciles run.
