@@ -399,25 +399,23 @@ pub async fn run(
                 .boxed_local()
             });
         }
-        let due = if working && in_flight.has_room(limit) {
-            scheduler.next_due()
-        } else {
-            None
-        };
-        let next_wake = match (due, elector.is_some()) {
-            (due, true) => Some(due.map(|d| d.min(elect_at)).unwrap_or(elect_at)),
-            // Waiting for the watches to list, or for a reconcile to end: those wake the loop.
-            (due, false) => due,
-        };
         // While reconciles run, watch events are taken in batches at most EVENT_BATCH_MS apart
         // (between reconciles, each as it comes). Taken one by one in between the reconciles'
         // work, every cached object's new text landed among their short-lived allocations:
         // with 10,000 FlinkDeployments the operator's heap grew from 36 to 64 MiB.
         let take_events = in_flight.is_empty() || clock.now_millis() >= events_at;
-        let next_wake = match (next_wake, take_events) {
-            (wake, true) => wake,
-            (wake, false) => Some(wake.map(|w| w.min(events_at)).unwrap_or(events_at)),
-        };
+        // The first of: the next reconcile due (when one may start), the lease's next renewal,
+        // the next batch of events. Otherwise a watch event or a reconcile's end wakes the loop.
+        let next_wake = [
+            (working && in_flight.has_room(limit))
+                .then(|| scheduler.next_due())
+                .flatten(),
+            elector.is_some().then_some(elect_at),
+            (!take_events).then_some(events_at),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let idle = next_wake
             .map(|due| (due - clock.now_millis()).max(0) as u64)
             .unwrap_or(60_000);

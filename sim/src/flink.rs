@@ -83,9 +83,6 @@ pub fn savepoints_dir(config: &BTreeMap<String, String>) -> Option<String> {
 }
 
 impl Job {
-    pub fn config(&self) -> &BTreeMap<String, String> {
-        &self.config
-    }
     /// The job's own configuration on top of the cluster's, as Flink does at submission.
     pub fn add_config(&mut self, extra: &BTreeMap<String, String>) {
         Arc::make_mut(&mut self.config).extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -572,7 +572,7 @@ impl World {
         let startup = ms(self.settings.job_startup);
         // Every submission is recorded with its cluster, so only the clusters the owner's
         // records name can hold its jobs (a look at every cluster made each fault cost
-        // O(clusters)). In the clusters' own order, as the look at all of them went.
+        // O(clusters)). In key order: what a fault touches does not follow the map's order.
         self.index_jobs();
         let candidates: BTreeSet<(String, String)> =
             self.jobs_of(owner).map(|r| r.cluster.clone()).collect();
