@@ -12,23 +12,44 @@ use flink_sim::timeline::render;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc walks its whole heap every 10,000 allocations that miss its fast path. With the
-/// gigabyte heap of 10,000 simulated deployments that walk grew faster than the work (`bench`
-/// 10,000 × 1 h: 75 s, 69 s with it every 1,000,000; peak RSS the same). Left alone when
-/// `MIMALLOC_GENERIC_COLLECT` set it, or when the option is not where this mimalloc's header
-/// (v3, pinned by Cargo.lock) puts it.
+/// mimalloc's defaults suit a program of many threads that should hand memory back to the
+/// system; the simulator is one thread whose heap only grows until the run ends. Each is left
+/// alone when its `MIMALLOC_*` variable set it (the value is then not the default), or when the
+/// option is not where this mimalloc's header (v3, pinned by Cargo.lock) puts it.
+///
+/// - `generic_collect` 10,000 → 1,000,000: mimalloc walks its whole heap every N allocations
+///   that miss its fast path. With the gigabyte heap of 10,000 simulated deployments that walk
+///   grew faster than the work (`bench` 10,000 × 1 h: 75 s, 69 s with it every 1,000,000).
+/// - `page_full_retain` 2 → -1: a full page is kept in the thread's own full queue instead of
+///   being abandoned to the arena (and reclaimed by the next free into it, with a purge check
+///   that reads the clock each time); abandoning is for sharing pages between threads. Read
+///   when a thread's heap starts, so the work runs on a thread started after this.
+/// - `purge_delay` 10 ms → -1: free memory is not handed back to the system during a run; with
+///   transparent huge pages each purged page came back as a fresh 2 MiB page to clear.
+///
+/// Together (BENCHMARKS.md, tenth round) 10,000 × 1 h −4 % and 1,000 × 1 h −2 %; peak RSS
+/// at 10,000 +3 %.
 fn tune_allocator() {
     use std::os::raw::{c_int, c_long};
     extern "C" {
         fn mi_option_get(option: c_int) -> c_long;
         fn mi_option_set(option: c_int, value: c_long);
     }
-    /// `mi_option_generic_collect` in mimalloc v3's `mimalloc.h`; its default is 10,000.
+    // (option, mimalloc v3's default, the simulator's value), by `mi_option_t` in `mimalloc.h`.
+    const PURGE_DELAY: c_int = 15;
     const GENERIC_COLLECT: c_int = 34;
-    // SAFETY: plain calls into the allocator's option table, before any thread starts.
-    unsafe {
-        if mi_option_get(GENERIC_COLLECT) == 10_000 {
-            mi_option_set(GENERIC_COLLECT, 1_000_000);
+    const PAGE_FULL_RETAIN: c_int = 36;
+    let settings = [
+        (GENERIC_COLLECT, 10_000, 1_000_000),
+        (PAGE_FULL_RETAIN, 2, -1),
+        (PURGE_DELAY, 10, -1),
+    ];
+    for (option, default, value) in settings {
+        // SAFETY: plain calls into the allocator's option table, before any thread starts.
+        unsafe {
+            if mi_option_get(option) == default {
+                mi_option_set(option, value);
+            }
         }
     }
 }
@@ -37,6 +58,23 @@ const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html] 
 
 fn main() -> ExitCode {
     tune_allocator();
+    // On a thread of its own: mimalloc reads `page_full_retain` when a thread's heap starts,
+    // and the main thread's started before `main`. (8 MiB of stack, as the main thread has.)
+    let work = std::thread::Builder::new()
+        .name("flink-sim".into())
+        .stack_size(8 << 20)
+        .spawn(run);
+    match work.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => ExitCode::from(101), // the panic message is already printed
+        Err(e) => {
+            eprintln!("flink-sim: cannot start: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         return serve(&args[1..]);
