@@ -359,14 +359,18 @@ fn apply(
     let patch = |w: &mut World, merge: &Value| -> Result<(), String> {
         let d = d.ok_or("a patch needs a deployment")?;
         let key = key_of("FlinkDeployment", &d.namespace, &d.name);
-        let current = w
+        // One copy of the stored object (a deep copy of a JSON tree: not three of them).
+        let mut updated = w
             .kube
             .get(&key)
             .cloned()
             .ok_or_else(|| format!("{} does not exist", d.name))?;
-        let mut updated = current.clone();
+        // A user's apply leaves the status alone (the status subresource owns it).
+        let status = merge.get("status").map(|_| updated["status"].clone());
         merge_patch(&mut updated, merge);
-        updated["status"] = current["status"].clone();
+        if let Some(status) = status {
+            updated["status"] = status;
+        }
         w.kube
             .update(updated, None)
             .map(|_| ())
