@@ -43,6 +43,8 @@ pub struct Invariants {
     reported: BTreeSet<String>,
     /// Checks made, for the explorer's summary.
     pub checks: u64,
+    /// Whether a check has looked at every resource (the first one does).
+    looked_at_all: bool,
     /// Per resource: its uid and when this incarnation was first seen.
     incarnations: FxHashMap<String, (String, i64)>,
     /// Per resource: a spec asking for stateless (or no job) was seen since its last job.
@@ -190,12 +192,35 @@ fn job_active(state: &str) -> bool {
 impl Invariants {
     /// New violations since the last check, each reported once.
     pub fn check(&mut self, w: &World) -> Vec<String> {
+        self.check_changed(w, None)
+    }
+
+    /// [`Invariants::check`], looking again only at the Flink resources in `changed` (and those
+    /// whose HA ConfigMap came or went): what [`crate::kube::KubeStore::take_check_changes`]
+    /// gave since the last check. `None`: at every resource.
+    pub fn check_changed(&mut self, w: &World, changed: Option<Vec<Key>>) -> Vec<String> {
         self.checks += 1;
+        // A feed is only the difference from a look at everything these checks made.
+        let changed = changed.filter(|_| self.looked_at_all);
+        self.looked_at_all = true;
         let mut found = Vec::new();
+        // Each owner's first running job, hashed (at 10,000 jobs an ordered map's string
+        // comparisons each missed the cache); the owners with more, in order.
+        let mut first: FxHashMap<&str, &str> = FxHashMap::default();
         let mut running: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for job in w.clusters.values().flat_map(|c| c.jobs.iter()) {
             if job.state == "RUNNING" && !job.owner.is_empty() {
-                running.entry(&job.owner).or_default().push(&job.id);
+                match first.entry(&job.owner) {
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(&job.id);
+                    }
+                    std::collections::hash_map::Entry::Occupied(e) => {
+                        running
+                            .entry(&job.owner)
+                            .or_insert_with(|| vec![*e.get()])
+                            .push(&job.id);
+                    }
+                }
                 // Looked at every virtual minute for every job: no new key unless it is new.
                 match self.seen_running.get_mut(&job.id) {
                     Some(at) => *at = w.now,
@@ -206,16 +231,14 @@ impl Invariants {
             }
         }
         for (owner, mut jobs) in running {
-            if jobs.len() > 1 {
-                jobs.sort_unstable(); // the clusters are hashed: no order of their own
-                found.push(format!(
-                    "{owner}: {} jobs run at once ({})",
-                    jobs.len(),
-                    jobs.join(", ")
-                ));
-            }
+            jobs.sort_unstable(); // the clusters are hashed: no order of their own
+            found.push(format!(
+                "{owner}: {} jobs run at once ({})",
+                jobs.len(),
+                jobs.join(", ")
+            ));
         }
-        self.follow_resources(w, &mut found);
+        self.follow_resources(w, changed, &mut found);
         for record in &w.jobs[self.jobs_checked..] {
             if let Some(path) = record.restored_from.path() {
                 if w.disposed.contains(path) {
@@ -307,56 +330,79 @@ impl Invariants {
     }
 
     /// Incarnations, stateless requests and HA metadata of the resources that exist now.
-    fn follow_resources(&mut self, w: &World, found: &mut Vec<String>) {
-        for kind in ["FlinkDeployment", "FlinkSessionJob"] {
-            for obj in w.kube.list_all(kind) {
-                let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
-                let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-                let owner = format!("{kind}/{ns}/{name}");
-                let uid = obj["metadata"]["uid"].as_str().unwrap_or_default();
-                let fresh = self.incarnations.get(&owner).map(|(u, _)| u.as_str()) != Some(uid);
-                if fresh {
-                    self.incarnations
-                        .insert(owner.clone(), (uid.to_string(), w.now));
-                    self.stateless_since_job.remove(&owner);
-                    self.last_status.remove(&owner);
-                    self.observed.remove(&owner);
-                    self.ha_seen.remove(&owner);
+    /// What the checks remember of each resource (its incarnation, a stateless spec, its HA
+    /// metadata), brought up to date for every resource, or for those `changed` names: nothing
+    /// else changes it. In (kind, namespace, name) order either way.
+    fn follow_resources(&mut self, w: &World, changed: Option<Vec<Key>>, found: &mut Vec<String>) {
+        let Some(changed) = changed else {
+            for kind in ["FlinkDeployment", "FlinkSessionJob"] {
+                for obj in w.kube.list_all(kind) {
+                    self.follow_resource(w, kind, obj, found);
                 }
-                if mode_of(&obj["spec"]) == "stateless"
-                    && !self.stateless_since_job.contains(&owner)
-                {
-                    self.stateless_since_job.insert(owner.clone());
-                }
-                if kind != "FlinkDeployment" {
-                    continue;
-                }
-                let ha_key = key_of("ConfigMap", ns, &format!("{name}-cluster-config-map"));
-                let ha = w.kube.get(&ha_key).is_some();
-                if ha {
-                    if !self.ha_seen.contains(&owner) {
-                        self.ha_seen.insert(owner);
-                    }
-                } else if self.ha_seen.remove(&owner) {
-                    let deleting = obj["metadata"].get("deletionTimestamp").is_some();
-                    let recon = &obj["status"]["reconciliationStatus"];
-                    let modes = [
-                        Some(obj["spec"].clone()),
-                        stored_spec(&recon["lastReconciledSpec"]),
-                        stored_spec(&recon["lastStableSpec"]),
-                    ];
-                    let stateless = modes.iter().any(|m| {
-                        m.as_ref()
-                            .map(|m| mode_of(m) == "stateless")
-                            .unwrap_or(false)
-                    });
-                    if !deleting && !stateless {
-                        found.push(format!(
-                            "{owner}: its HA metadata was deleted while its {} job lives",
-                            mode_of(&obj["spec"])
-                        ));
-                    }
-                }
+            }
+            return;
+        };
+        let resources: BTreeSet<Key> = changed
+            .into_iter()
+            .filter_map(|key| match key.0.as_str() {
+                "ConfigMap" => key
+                    .2
+                    .strip_suffix("-cluster-config-map")
+                    .map(|name| key_of("FlinkDeployment", &key.1, name)),
+                _ => Some(key),
+            })
+            .collect();
+        for key in resources {
+            if let Some(obj) = w.kube.get(&key) {
+                self.follow_resource(w, &key.0, obj, found);
+            }
+        }
+    }
+
+    fn follow_resource(&mut self, w: &World, kind: &str, obj: &Value, found: &mut Vec<String>) {
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let owner = format!("{kind}/{ns}/{name}");
+        let uid = obj["metadata"]["uid"].as_str().unwrap_or_default();
+        let fresh = self.incarnations.get(&owner).map(|(u, _)| u.as_str()) != Some(uid);
+        if fresh {
+            self.incarnations
+                .insert(owner.clone(), (uid.to_string(), w.now));
+            self.stateless_since_job.remove(&owner);
+            self.last_status.remove(&owner);
+            self.observed.remove(&owner);
+            self.ha_seen.remove(&owner);
+        }
+        if mode_of(&obj["spec"]) == "stateless" && !self.stateless_since_job.contains(&owner) {
+            self.stateless_since_job.insert(owner.clone());
+        }
+        if kind != "FlinkDeployment" {
+            return;
+        }
+        let ha_key = key_of("ConfigMap", ns, &format!("{name}-cluster-config-map"));
+        let ha = w.kube.get(&ha_key).is_some();
+        if ha {
+            if !self.ha_seen.contains(&owner) {
+                self.ha_seen.insert(owner);
+            }
+        } else if self.ha_seen.remove(&owner) {
+            let deleting = obj["metadata"].get("deletionTimestamp").is_some();
+            let recon = &obj["status"]["reconciliationStatus"];
+            let modes = [
+                Some(obj["spec"].clone()),
+                stored_spec(&recon["lastReconciledSpec"]),
+                stored_spec(&recon["lastStableSpec"]),
+            ];
+            let stateless = modes.iter().any(|m| {
+                m.as_ref()
+                    .map(|m| mode_of(m) == "stateless")
+                    .unwrap_or(false)
+            });
+            if !deleting && !stateless {
+                found.push(format!(
+                    "{owner}: its HA metadata was deleted while its {} job lives",
+                    mode_of(&obj["spec"])
+                ));
             }
         }
     }
@@ -721,5 +767,30 @@ mod tests {
         let v = inv.check(&w);
         assert!(v.iter().any(|x| x.contains("2 jobs run at once")), "{v:?}");
         assert!(inv.check(&w).is_empty(), "reported once");
+    }
+    #[test]
+    fn a_look_at_what_changed_sees_ha_metadata_go() {
+        let ha = || {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "app-cluster-config-map", "namespace": "default"}})
+        };
+        let ha_key = key_of("ConfigMap", "default", "app-cluster-config-map");
+        for fed in [true, false] {
+            let mut w = world("savepoint");
+            w.kube.create(ha(), "t").unwrap();
+            w.kube.track_check_changes();
+            let mut inv = Invariants::default();
+            // The first look is at everything, whatever the feed says: it sees the metadata.
+            assert!(inv.check_changed(&w, Some(Vec::new())).is_empty());
+            w.kube.delete(&ha_key, "t").unwrap();
+            let changed = w.kube.take_check_changes().unwrap();
+            assert_eq!(changed, vec![ha_key.clone()], "a removal is in the feed");
+            // Without the feed's key, the later look does not look at the resource again.
+            let v = inv.check_changed(&w, Some(if fed { changed } else { Vec::new() }));
+            assert_eq!(v.len(), usize::from(fed), "{v:?}");
+            if fed {
+                assert!(v[0].contains("its HA metadata was deleted while its savepoint job lives"));
+            }
+        }
     }
 }

@@ -51,6 +51,10 @@ pub struct KubeStore {
     /// Keys of the objects changed since the last [`KubeStore::take_changes`], when
     /// [`KubeStore::track_changes`] turned it on (the world's controllers follow it).
     changes: Option<Vec<Key>>,
+    /// Keys of the Flink resources changed, and of the ConfigMaps created or removed, since the
+    /// last [`KubeStore::take_check_changes`], once [`KubeStore::track_check_changes`] turned it
+    /// on: what the invariants' periodic look must see again (they read nothing else there).
+    check_changes: Option<Vec<Key>>,
     next_resource_version: u64,
     next_uid: u64,
     /// Changes not yet delivered to watchers.
@@ -247,6 +251,31 @@ impl KubeStore {
             .unwrap_or_default()
     }
 
+    /// Records the changes the invariants' periodic look needs from now on, for
+    /// [`KubeStore::take_check_changes`].
+    pub fn track_check_changes(&mut self) {
+        self.check_changes.get_or_insert_with(Vec::new);
+    }
+
+    /// The Flink resources changed and the ConfigMaps created or removed since the last call,
+    /// possibly repeated; `None` when nothing was tracked (look at everything).
+    pub fn take_check_changes(&mut self) -> Option<Vec<Key>> {
+        self.check_changes.as_mut().map(std::mem::take)
+    }
+
+    /// A ConfigMap counts when it comes or goes (HA metadata exists or not), a Flink resource
+    /// on every change.
+    fn note_for_checks(&mut self, key: &Key, came_or_went: bool) {
+        let wanted = match key.0.as_str() {
+            "FlinkDeployment" | "FlinkSessionJob" => true,
+            "ConfigMap" => came_or_went,
+            _ => false,
+        };
+        if let (true, Some(changes)) = (wanted, self.check_changes.as_mut()) {
+            changes.push(key.clone());
+        }
+    }
+
     /// Stores an object, keeping the indexes.
     fn put(&mut self, key: Key, obj: Arc<Value>) {
         let new_app = app_label(&obj).map(str::to_string);
@@ -259,6 +288,7 @@ impl KubeStore {
         let old = self.objects.insert(key.clone(), (rv, obj)).map(|(_, o)| o);
         if old.is_none() {
             self.order.insert(key.clone());
+            self.note_for_checks(&key, true);
         }
         if bystander {
             self.bystanders.insert(key.clone());
@@ -314,6 +344,7 @@ impl KubeStore {
     fn take(&mut self, key: &Key) -> Option<Arc<Value>> {
         let (_, obj) = self.objects.remove(key)?;
         self.order.remove(key);
+        self.note_for_checks(key, true);
         if is_bystander(&obj) {
             self.bystanders.remove(key);
         }
@@ -355,6 +386,7 @@ impl KubeStore {
         if let Some(changes) = self.changes.as_mut() {
             changes.push(key.clone());
         }
+        self.note_for_checks(key, false);
         self.pending_watch.push(WatchEvent {
             key: key.clone(),
             object: object.clone(),

@@ -488,11 +488,16 @@ impl Simulation {
         }
         let offset = self.offset();
         let violations = {
-            let w = self.ports.world.lock().unwrap_or_else(|e| e.into_inner());
+            let mut w = self.ports.world.lock().unwrap_or_else(|e| e.into_inner());
             let mut found = self.invariants.check_writes(&w, &writes);
             if w.now >= self.next_state_check {
                 self.next_state_check = w.now + self.state_check_interval;
-                found.extend(self.invariants.check(&w));
+                // The first look is at everything; from then on at what changed.
+                let changed = w.kube.take_check_changes();
+                if changed.is_none() {
+                    w.kube.track_check_changes();
+                }
+                found.extend(self.invariants.check_changed(&w, changed));
             }
             found
         };
