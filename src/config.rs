@@ -52,11 +52,19 @@ const NAMESPACE_DEFAULTS: &str = "kubernetes.operator.default-configuration.name
 /// those under `kubernetes.operator.default-configuration.flink-version.<v1_18>.` (or
 /// `<v1_18+>.` for that version and newer) matching the resource's Flink version, then those
 /// under `kubernetes.operator.default-configuration.namespace.<namespace>.`.
-pub fn defaults_for(
-    operator: &BTreeMap<String, String>,
+pub fn defaults_for<'a>(
+    operator: &'a BTreeMap<String, String>,
     namespace: &str,
     version: Option<crate::crd::FlinkVersion>,
-) -> BTreeMap<String, String> {
+) -> std::borrow::Cow<'a, BTreeMap<String, String>> {
+    // Without per-version or per-namespace defaults (the usual case) they are the operator's
+    // own, not a copy of them for every reconcile.
+    if !operator
+        .keys()
+        .any(|k| k.starts_with(VERSION_DEFAULTS) || k.starts_with(NAMESPACE_DEFAULTS))
+    {
+        return std::borrow::Cow::Borrowed(operator);
+    }
     let mut out: BTreeMap<String, String> = operator
         .iter()
         .filter(|(k, _)| !k.starts_with(VERSION_DEFAULTS) && !k.starts_with(NAMESPACE_DEFAULTS))
@@ -100,7 +108,7 @@ pub fn defaults_for(
             out.insert(key.to_string(), v.clone());
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// The effective configuration of one resource: operator defaults, then its own

@@ -144,9 +144,27 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
     Ok(Some(requeue(run)))
 }
 
+/// The spec a reconcile works towards: the resource's own, or the last reconciled one while
+/// the resource's is invalid. Shared with where it was read, not copied (every reconcile has
+/// one).
+enum Desired {
+    Resource(std::sync::Arc<crate::crd::FlinkDeployment>),
+    Reconciled(super::SharedSpec),
+}
+
+impl std::ops::Deref for Desired {
+    type Target = FlinkDeploymentSpec;
+    fn deref(&self) -> &FlinkDeploymentSpec {
+        match self {
+            Desired::Resource(fd) => &fd.spec,
+            Desired::Reconciled(stored) => &stored.spec,
+        }
+    }
+}
+
 /// Validates the spec. An invalid spec is reported and the last reconciled one stays in
 /// charge; `None` when there is none (nothing was ever deployed).
-async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
+async fn validated_spec(run: &mut Run<'_>) -> Option<Desired> {
     let reconciled = run.last_reconciled();
     let problems = crate::validation::validate_deployment(
         &run.fd,
@@ -155,7 +173,7 @@ async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
     );
     let news = super::record_problems(&mut run.status.error, &problems);
     if problems.is_empty() {
-        return Some(run.fd.spec.clone());
+        return Some(Desired::Resource(run.fd.clone()));
     }
     // As upstream: the invalid spec is not reconciled, so its generation is not observed.
     std::sync::Arc::make_mut(&mut run.fd).metadata.generation = run.status.observed_generation;
@@ -168,7 +186,7 @@ async fn validated_spec(run: &mut Run<'_>) -> Option<FlinkDeploymentSpec> {
         )
         .await;
     }
-    reconciled.map(|s| s.spec.clone())
+    reconciled.map(Desired::Reconciled)
 }
 
 fn is_deployed_spec(run: &Run<'_>, desired: &FlinkDeploymentSpec) -> bool {
@@ -184,6 +202,17 @@ fn record_ignored_changes(
     reconciled: &FlinkDeploymentSpec,
     desired: &FlinkDeploymentSpec,
 ) {
+    // Nearly every reconcile: nothing to merge and nothing changed (compared without a copy).
+    let nothing_to_merge = match (desired.job.as_ref(), reconciled.job.as_ref()) {
+        (Some(d), Some(r)) => super::has_reconciled_job_fields(d, r),
+        _ => true,
+    };
+    if nothing_to_merge && desired == reconciled {
+        if run.status.observed_generation != run.fd.metadata.generation {
+            run.status.observed_generation = run.fd.metadata.generation;
+        }
+        return;
+    }
     let mut merged = desired.clone();
     if let (Some(m), Some(r)) = (merged.job.as_mut(), reconciled.job.as_ref()) {
         super::keep_reconciled_job_fields(m, r);

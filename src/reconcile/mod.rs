@@ -88,6 +88,27 @@ pub fn condition_time(epoch_ms: i64) -> k8s_openapi::apimachinery::pkg::apis::me
     )
 }
 
+/// Whether `text` is what `args` would format to, without formatting it into a new string.
+pub fn same_text(text: &str, args: std::fmt::Arguments) -> bool {
+    /// Consumes `rest` as the formatted pieces come; fails at the first difference.
+    struct Match<'t> {
+        rest: &'t str,
+    }
+    impl std::fmt::Write for Match<'_> {
+        fn write_str(&mut self, piece: &str) -> std::fmt::Result {
+            match self.rest.strip_prefix(piece) {
+                Some(rest) => {
+                    self.rest = rest;
+                    Ok(())
+                }
+                None => Err(std::fmt::Error),
+            }
+        }
+    }
+    let mut m = Match { rest: text };
+    std::fmt::write(&mut m, args).is_ok() && m.rest.is_empty()
+}
+
 /// A FlinkDeployment's configuration: the operator's, overridden by its own.
 pub fn deployment_config(
     operator_config: &std::collections::BTreeMap<String, String>,
@@ -164,7 +185,9 @@ impl<'a> Run<'a> {
     }
 
     /// Fields derived from the rest of the status: the `Running` condition and the
-    /// TaskManager view the scale subresource reads.
+    /// TaskManager view the scale subresource reads. Every reconcile derives them and nearly
+    /// always finds them as they were: they are compared as they would be written, and built
+    /// only when they differ.
     fn derive_status_views(&mut self) {
         use crate::crd::{FlinkJobState, JobManagerDeploymentStatus, JobState, TaskManagerInfo};
         let Some(reconciled) = self.last_reconciled() else {
@@ -172,30 +195,46 @@ impl<'a> Run<'a> {
         };
         let spec = &reconciled.spec;
         let suspended = spec.job.as_ref().map(|j| j.desired_state()) == Some(JobState::Suspended);
-        let conf = self.config_of(spec);
-        self.status.task_manager = Some(if suspended {
-            TaskManagerInfo {
-                label_selector: Some(String::new()),
-                replicas: Some(0),
-            }
+        let replicas = if suspended {
+            0
         } else {
-            TaskManagerInfo {
-                label_selector: Some(format!("component=taskmanager,app={}", self.name)),
-                replicas: Some(crate::cluster::taskmanager_replicas(spec, &conf)),
+            crate::cluster::taskmanager_replicas(spec, &self.config_of(spec))
+        };
+        let app = &self.name;
+        let selector = |s: &str| {
+            if suspended {
+                s.is_empty()
+            } else {
+                same_text(s, format_args!("component=taskmanager,app={app}"))
             }
+        };
+        let task_manager_as_derived = self.status.task_manager.as_ref().is_some_and(|t| {
+            t.replicas == Some(replicas) && t.label_selector.as_deref().is_some_and(selector)
         });
-        let (running, reason, message) = match (
+        if !task_manager_as_derived {
+            self.status.task_manager = Some(TaskManagerInfo {
+                label_selector: Some(if suspended {
+                    String::new()
+                } else {
+                    format!("component=taskmanager,app={app}")
+                }),
+                replicas: Some(replicas),
+            });
+        }
+        // The condition's reason (a job state in camel case, or a JobManager's reason) and
+        // message (a prefix and a state).
+        let (running, reason, camel, message) = match (
             &spec.job,
             self.status.job_status.as_ref().and_then(|j| j.state),
         ) {
             (Some(_), state) => {
                 let state = state.unwrap_or(FlinkJobState::Reconciling);
                 let name = state.as_str();
-                let camel = name[..1].to_string() + &name[1..].to_ascii_lowercase();
                 (
                     state == FlinkJobState::Running,
-                    camel,
-                    format!("Job status {name}"),
+                    name,
+                    true,
+                    ("Job status ", name),
                 )
             }
             (None, _) => {
@@ -212,25 +251,49 @@ impl<'a> Run<'a> {
                 };
                 (
                     jm == JobManagerDeploymentStatus::Ready,
-                    reason.to_string(),
-                    format!("JobManager deployment {}", jm.as_str()),
+                    reason,
+                    false,
+                    ("JobManager deployment ", jm.as_str()),
                 )
             }
         };
+        let as_reason = |text: &str| -> bool {
+            if !camel {
+                return text == reason;
+            }
+            // "RUNNING" is written "Running".
+            text.len() == reason.len()
+                && text
+                    .chars()
+                    .zip(reason.chars())
+                    .enumerate()
+                    .all(|(i, (t, r))| t == if i == 0 { r } else { r.to_ascii_lowercase() })
+        };
         let status_text = if running { "True" } else { "False" };
-        let previous = self
-            .status
-            .conditions
-            .as_ref()
-            .and_then(|c| c.iter().find(|c| c.type_ == "Running"))
-            .cloned();
+        let conditions = self.status.conditions.as_deref().unwrap_or_default();
+        let previous = conditions.iter().find(|c| c.type_ == "Running");
+        if let ([_], Some(p)) = (conditions, previous) {
+            if p.status == status_text
+                && p.observed_generation.is_none()
+                && as_reason(&p.reason)
+                && p.message.strip_prefix(message.0) == Some(message.1)
+            {
+                return; // as derived, transition time included (the status did not flip)
+            }
+        }
         // The transition time moves only when the condition flips. Whole seconds, as the API
         // server stores it: with milliseconds, the status read back differed from the one
         // written, and the next reconcile wrote the same status again.
-        let transition = match &previous {
+        let transition = match previous {
             Some(p) if p.status == status_text => p.last_transition_time.clone(),
             _ => condition_time(self.now()),
         };
+        let reason = if camel {
+            reason[..1].to_string() + &reason[1..].to_ascii_lowercase()
+        } else {
+            reason.to_string()
+        };
+        let message = format!("{}{}", message.0, message.1);
         self.status.conditions = Some(vec![
             k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
                 type_: "Running".to_string(),
@@ -332,6 +395,19 @@ pub fn keep_reconciled_job_fields(
     if reconciled.desired_state() == crate::crd::JobState::Suspended {
         merged.upgrade_mode = reconciled.upgrade_mode;
     }
+}
+
+/// Whether `merged` already holds what [`keep_reconciled_job_fields`] would set (then merging
+/// changes nothing, and need not copy the spec to find out).
+pub fn has_reconciled_job_fields(
+    merged: &crate::crd::JobSpec,
+    reconciled: &crate::crd::JobSpec,
+) -> bool {
+    merged.savepoint_trigger_nonce == reconciled.savepoint_trigger_nonce
+        && merged.checkpoint_trigger_nonce == reconciled.checkpoint_trigger_nonce
+        && merged.state == reconciled.state
+        && (reconciled.desired_state() != crate::crd::JobState::Suspended
+            || merged.upgrade_mode == reconciled.upgrade_mode)
 }
 
 /// The validation problems as one message.

@@ -715,3 +715,62 @@ fn a_condition_time_survives_a_write_and_read_back() {
         serde_json::from_value(text).unwrap();
     assert_eq!(read_back, condition);
 }
+
+#[test]
+fn the_reconciled_job_fields_check_agrees_with_the_merge() {
+    let base = JobSpec {
+        jar_uri: Some("local:///job.jar".into()),
+        ..Default::default()
+    };
+    let variants = [
+        JobSpec {
+            savepoint_trigger_nonce: Some(7),
+            ..base.clone()
+        },
+        JobSpec {
+            checkpoint_trigger_nonce: Some(3),
+            ..base.clone()
+        },
+        JobSpec {
+            state: Some(JobState::Suspended),
+            upgrade_mode: Some(UpgradeMode::Savepoint),
+            ..base.clone()
+        },
+        JobSpec {
+            upgrade_mode: Some(UpgradeMode::LastState),
+            ..base.clone()
+        },
+        base.clone(),
+    ];
+    for reconciled in &variants {
+        for desired in &variants {
+            let mut merged = desired.clone();
+            super::keep_reconciled_job_fields(&mut merged, reconciled);
+            assert!(super::has_reconciled_job_fields(&merged, reconciled));
+            assert_eq!(
+                super::has_reconciled_job_fields(desired, reconciled),
+                &merged == desired,
+                "{desired:?} against {reconciled:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn same_text_compares_with_what_would_be_formatted() {
+    let app = "fd-1";
+    assert!(super::same_text(
+        "component=taskmanager,app=fd-1",
+        format_args!("component=taskmanager,app={app}")
+    ));
+    for other in [
+        "component=taskmanager,app=fd-10",
+        "component=taskmanager,app=fd-",
+        "",
+    ] {
+        assert!(!super::same_text(
+            other,
+            format_args!("component=taskmanager,app={app}")
+        ));
+    }
+}

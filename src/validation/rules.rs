@@ -341,6 +341,9 @@ fn check_memory_defined(
             })
         })
         .unwrap_or(false);
+    if in_resource || in_resources {
+        return; // (before the configuration keys are spelled out: every reconcile validates)
+    }
     let has = |suffix: &str| conf.get(&format!("{component}.{suffix}")).is_some();
     // What Flink's process-memory utilities accept: a total size, or the legacy heap size, or
     // (TaskManager) explicit heap and managed memory.
@@ -351,7 +354,7 @@ fn check_memory_defined(
         || (component == "taskmanager"
             && has("memory.task.heap.size")
             && has("memory.managed.size"));
-    if !(in_resource || in_resources || in_config) {
+    if !in_config {
         out.push(Problem::at(
             &format!("{path}.resource.memory"),
             format!(
