@@ -329,7 +329,6 @@ impl Invariants {
         found
     }
 
-    /// Incarnations, stateless requests and HA metadata of the resources that exist now.
     /// What the checks remember of each resource (its incarnation, a stateless spec, its HA
     /// metadata), brought up to date for every resource, or for those `changed` names: nothing
     /// else changes it. In (kind, namespace, name) order either way.
