@@ -27,8 +27,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// - `purge_delay` 10 ms → -1: free memory is not handed back to the system during a run; with
 ///   transparent huge pages each purged page came back as a fresh 2 MiB page to clear.
 ///
-/// Together (BENCHMARKS.md, tenth round) 10,000 × 1 h −4 % and 1,000 × 1 h −2 %; peak RSS
-/// at 10,000 +3 %.
+/// Together (BENCHMARKS.md, tenth round) 10,000 × 1 h about −6 % and 1,000 × 1 h about −5 %;
+/// peak RSS at 10,000 within a few MiB.
 fn tune_allocator() {
     use std::os::raw::{c_int, c_long};
     extern "C" {
