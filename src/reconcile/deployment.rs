@@ -202,22 +202,19 @@ fn record_ignored_changes(
     reconciled: &FlinkDeploymentSpec,
     desired: &FlinkDeploymentSpec,
 ) {
-    // Nearly every reconcile: nothing to merge and nothing changed (compared without a copy).
-    let nothing_to_merge = match (desired.job.as_ref(), reconciled.job.as_ref()) {
-        (Some(d), Some(r)) => super::has_reconciled_job_fields(d, r),
-        _ => true,
-    };
-    if nothing_to_merge && desired == reconciled {
-        if run.status.observed_generation != run.fd.metadata.generation {
-            run.status.observed_generation = run.fd.metadata.generation;
+    // The desired spec with the reconciled job's fields kept: copied only when keeping them
+    // changes it (nearly every reconcile it does not, and nothing changed either).
+    let merged = match (desired.job.as_ref(), reconciled.job.as_ref()) {
+        (Some(d), Some(r)) if !super::has_reconciled_job_fields(d, r) => {
+            let mut merged = desired.clone();
+            if let Some(m) = merged.job.as_mut() {
+                super::keep_reconciled_job_fields(m, r);
+            }
+            std::borrow::Cow::Owned(merged)
         }
-        return;
-    }
-    let mut merged = desired.clone();
-    if let (Some(m), Some(r)) = (merged.job.as_mut(), reconciled.job.as_ref()) {
-        super::keep_reconciled_job_fields(m, r);
-    }
-    if &merged == reconciled {
+        _ => std::borrow::Cow::Borrowed(desired),
+    };
+    if *merged == *reconciled {
         if run.status.observed_generation != run.fd.metadata.generation {
             run.status.observed_generation = run.fd.metadata.generation;
         }
@@ -230,7 +227,11 @@ fn record_ignored_changes(
         .get_or_insert_with(Default::default);
     let was_stable = recon.last_reconciled_spec == recon.last_stable_spec;
     let first = false;
-    recon.last_reconciled_spec = Some(crate::crd::StoredSpec::new(merged, first).to_json().into());
+    recon.last_reconciled_spec = Some(
+        crate::crd::StoredSpec::new(merged.into_owned(), first)
+            .to_json()
+            .into(),
+    );
     if was_stable {
         recon.last_stable_spec = recon.last_reconciled_spec.clone();
     }
