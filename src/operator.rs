@@ -2,8 +2,9 @@
 //! and the JobManager Deployments the operator made, feeds the changes to the same work
 //! queue and reconcile functions the simulator drives, and reconciles what is due.
 //!
-//! Reconciles run one at a time: simple, and every resource's steps are ordered. A slow step
-//! (a long jar download) delays the others; per-resource concurrency is future work.
+//! Up to `kubernetes.operator.reconcile.parallelism` reconciles run at once, never two of one
+//! resource (see [`InFlight`]). The watches are read on a thread of their own (see
+//! `spawn_watch_thread`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -233,6 +234,76 @@ fn watch(
     stream.map(move |e| ((kind.to_string(), index), e)).boxed()
 }
 
+/// What the watch thread tells the work loop.
+enum WatchNews {
+    /// Resources to reconcile because of one change, and those of them the user changed
+    /// (their retry backoff starts over).
+    Wake {
+        keys: Vec<crate::controller::ObjectKey>,
+        new_specs: Vec<crate::controller::ObjectKey>,
+    },
+    /// The watch with this number has listed its resources.
+    Listed(usize),
+    /// The watches ended (they do not by themselves).
+    Ended,
+}
+
+/// Reads the watches on a thread of their own, as fast as the API server sends, whatever the
+/// reconciles do: the stores are filled and the work loop is told what to reconcile.
+///
+/// Two reasons for the thread. Read between the reconciles' steps, the watches fell behind
+/// while many reconciles ran (with 10,000 FlinkDeployments the operator's own status writes
+/// came back a minute late, and a user's change would have waited as long). And every cached
+/// object's text is made here, so it comes from this thread's allocator arena (glibc's malloc
+/// gives each thread its own), not from among the reconciles' short-lived allocations, where
+/// it left the heap fragmented. The thread ends when the work loop stops listening.
+fn spawn_watch_thread(
+    mut events: BoxStream<'static, (Source, ChangeOrError)>,
+    metrics: Arc<Metrics>,
+    news: tokio::sync::mpsc::UnboundedSender<WatchNews>,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the watches' runtime: {e}"))?;
+    let thread = std::thread::Builder::new()
+        .name("watches".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let mut filter = WatchFilter::default();
+                loop {
+                    let item = tokio::select! {
+                        item = events.next() => item,
+                        _ = news.closed() => return,
+                    };
+                    let message = match item {
+                        Some(((kind, index), Ok(event))) => {
+                            if matches!(event, Event::InitDone) {
+                                let _ = news.send(WatchNews::Listed(index));
+                            }
+                            let keys = on_event(&mut filter, &metrics, &kind, event);
+                            let new_specs = filter.take_new_specs();
+                            if keys.is_empty() && new_specs.is_empty() {
+                                continue;
+                            }
+                            WatchNews::Wake { keys, new_specs }
+                        }
+                        Some(((kind, _), Err(e))) => {
+                            tracing::warn!(kind, error = %e, "watch error; retrying");
+                            continue;
+                        }
+                        None => WatchNews::Ended,
+                    };
+                    if news.send(message).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .map_err(|e| format!("cannot start the watches' thread: {e}"))?;
+    Ok(thread)
+}
+
 /// The work queue's wake-ups from one watched change; the resources gauge follows it.
 fn on_event(
     filter: &mut WatchFilter,
@@ -326,15 +397,16 @@ pub async fn run(
     };
     let mut elect_at = 0i64;
     let mut scheduler = Scheduler::default();
-    let mut filter = WatchFilter::default();
-    let (mut events, streams) = (watches.events, watches.count);
+    let streams = watches.count;
+    let (news_tx, mut news) = tokio::sync::mpsc::unbounded_channel();
+    // Not joined: the thread ends by itself once `news` is dropped, when this returns.
+    spawn_watch_thread(watches.events, metrics.clone(), news_tx)?;
     // Ready once every watch has listed its resources.
     let mut listed = std::collections::BTreeSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let (kube, rest, fetcher, clock) = (&kube, &rest, &fetcher, &clock);
     let mut in_flight = InFlight::default();
     let mut limit = parallelism(&config);
-    let mut events_at = 0i64;
     tracing::info!(namespaces = ?options.namespaces, "operator started");
     loop {
         let now = clock.now_millis();
@@ -399,19 +471,13 @@ pub async fn run(
                 .boxed_local()
             });
         }
-        // While reconciles run, watch events are taken in batches at most EVENT_BATCH_MS apart
-        // (between reconciles, each as it comes). Taken one by one in between the reconciles'
-        // work, every cached object's new text landed among their short-lived allocations:
-        // with 10,000 FlinkDeployments the operator's heap grew from 36 to 64 MiB.
-        let take_events = in_flight.is_empty() || clock.now_millis() >= events_at;
-        // The first of: the next reconcile due (when one may start), the lease's next renewal,
-        // the next batch of events. Otherwise a watch event or a reconcile's end wakes the loop.
+        // The first of: the next reconcile due (when one may start), the lease's next renewal.
+        // Otherwise news from the watches or a reconcile's end wakes the loop.
         let next_wake = [
             (working && in_flight.has_room(limit))
                 .then(|| scheduler.next_due())
                 .flatten(),
             elector.is_some().then_some(elect_at),
-            (!take_events).then_some(events_at),
         ]
         .into_iter()
         .flatten()
@@ -427,28 +493,31 @@ pub async fn run(
                 }
                 in_flight.ended(&key, &mut scheduler, clock.now_millis());
             }
-            next = events.next(), if take_events => {
-                // Everything that has arrived, at once (see `take_events`).
-                let mut next = Some(next);
-                while let Some(item) = next.take().or_else(|| events.next().now_or_never()) {
-                    match item {
-                        Some(((kind, index), Ok(event))) => {
-                            if matches!(event, Event::InitDone) && listed.insert(index) && listed.len() == streams {
-                                health.set_synced();
-                            }
+            first = news.recv() => {
+                let Some(first) = first else {
+                    return Err("the watches' thread ended".into());
+                };
+                // Everything the watches have told, at once.
+                let mut next = Some(first);
+                while let Some(message) = next.take().or_else(|| news.try_recv().ok()) {
+                    match message {
+                        WatchNews::Wake { keys, new_specs } => {
                             let now = clock.now_millis();
-                            for key in on_event(&mut filter, &metrics, &kind, event) {
+                            for key in keys {
                                 scheduler.notify(key, now);
                             }
-                            for key in filter.take_new_specs() {
+                            for key in new_specs {
                                 scheduler.restart_backoff(&key);
                             }
                         }
-                        Some(((kind, _), Err(e))) => tracing::warn!(kind, error = %e, "watch error; retrying"),
-                        None => return Err("the watches ended".into()),
+                        WatchNews::Listed(index) => {
+                            if listed.insert(index) && listed.len() == streams {
+                                health.set_synced();
+                            }
+                        }
+                        WatchNews::Ended => return Err("the watches ended".into()),
                     }
                 }
-                events_at = clock.now_millis() + EVENT_BATCH_MS;
             }
             _ = tokio::time::sleep(Duration::from_millis(idle)) => {}
             _ = &mut shutdown => {
@@ -477,9 +546,6 @@ pub async fn run(
 fn parallelism(config: &BTreeMap<String, String>) -> usize {
     EffectiveConfig::new(config, &Default::default()).reconcile_parallelism()
 }
-
-/// How far apart (ms) watch events are taken while reconciles run.
-const EVENT_BATCH_MS: i64 = 1_000;
 
 /// Reads an operator configuration file: a YAML map of keys to scalars (upstream's
 /// `config.yaml` / `flink-conf.yaml` form, flat keys). Nested maps are joined with dots.
@@ -529,6 +595,80 @@ fn flatten(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::{Kind, ObjectKey};
+
+    fn deployment(name: &str, generation: i64) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+            "metadata": {"name": name, "namespace": "default", "generation": generation,
+                "resourceVersion": generation.to_string()},
+            "spec": {"flinkVersion": "v2_3"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_watches_fill_the_store_while_the_work_loop_is_busy_and_stop_when_it_stops() {
+        let mut writer = StoreWriter::default();
+        let store = writer.reader();
+        let mut events = vec![Event::Init];
+        events.extend((0..100).map(|i| Event::InitApply(deployment(&format!("fd-{i}"), 1))));
+        events.push(Event::InitDone);
+        events.push(Event::Apply(deployment("fd-7", 2)));
+        let source = || ("FlinkDeployment".to_string(), 0);
+        // As `watch` makes them: the store is filled before the change is passed on; then the
+        // watch stays open.
+        let stream = stream::iter(events)
+            .inspect(move |event| writer.apply(event))
+            .map(move |event| (source(), Ok(event)))
+            .chain(stream::pending())
+            .boxed();
+        let (tx, mut news) = tokio::sync::mpsc::unbounded_channel();
+        let thread = spawn_watch_thread(stream, Arc::new(Metrics::new()), tx).unwrap();
+
+        // Nothing reads the news yet (the work loop is busy): the store fills all the same.
+        let waited = std::time::Instant::now();
+        while !store
+            .get("default", "fd-7")
+            .is_some_and(|t| t.contains("\"generation\":2"))
+        {
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "the store was not filled"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(store.len(), 100);
+
+        let key = |name: &str| ObjectKey {
+            kind: Kind::FlinkDeployment,
+            namespace: "default".into(),
+            name: name.into(),
+        };
+        let (mut woken, mut changed, mut listed) = (Vec::new(), Vec::new(), Vec::new());
+        while let Ok(message) = news.try_recv() {
+            match message {
+                WatchNews::Wake { keys, new_specs } => {
+                    woken.extend(keys);
+                    changed.extend(new_specs);
+                }
+                WatchNews::Listed(index) => listed.push(index),
+                WatchNews::Ended => panic!("the watch has not ended"),
+            }
+        }
+        assert_eq!(woken.len(), 101, "each listed once, and fd-7 again");
+        assert_eq!(woken.last(), Some(&key("fd-7")));
+        assert_eq!(
+            changed,
+            vec![key("fd-7")],
+            "a new generation: the user's change"
+        );
+        assert_eq!(listed, vec![0]);
+
+        // The work loop stops listening: the thread ends, though its watch is still open.
+        drop(news);
+        thread.join().unwrap();
+    }
 
     #[test]
     fn configuration_files_are_flat_maps_of_text() {
