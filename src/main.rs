@@ -16,6 +16,15 @@
 
 use std::process::ExitCode;
 
+/// jemalloc, not glibc's malloc: the operator keeps one long-lived text per cached resource
+/// and replaces it with a larger one as statuses are written, between the many short-lived
+/// allocations of decoding watch events. glibc's malloc left the freed texts as holes it could
+/// neither reuse nor hand back; jemalloc keeps sizes apart and returns emptied pages.
+/// 10,000 FlinkDeployments cached: 53 MiB resident with glibc, 45 MiB with jemalloc
+/// (BENCHMARKS.md, eleventh round).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const USAGE: &str = "usage: flink-operator crd\n       flink-operator validate FILE...\n       flink-operator run [--config FILE] [--namespace NS]... [--flink-url URL] [--metrics-address HOST:PORT|none] [--log-format json|text] [--webhook-address HOST:PORT --webhook-cert PEM --webhook-key PEM]";
 
 fn main() -> ExitCode {
