@@ -255,8 +255,9 @@ enum WatchNews {
 /// while many reconciles ran (with 10,000 FlinkDeployments the operator's own status writes
 /// came back a minute late, and a user's change would have waited as long). And every cached
 /// object's text is made here, so it comes from this thread's allocator arena (glibc's malloc
-/// gives each thread its own), not from among the reconciles' short-lived allocations, where
-/// it left the heap fragmented. The thread ends when the work loop stops listening.
+/// and jemalloc both give a thread an arena of its own while threads are few), not from among
+/// the reconciles' short-lived allocations, where it left the heap fragmented. The thread ends
+/// when the work loop stops listening.
 fn spawn_watch_thread(
     mut events: BoxStream<'static, (Source, ChangeOrError)>,
     metrics: Arc<Metrics>,
