@@ -91,7 +91,9 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
         record_ignored_changes(run, &reconciled.spec, &desired);
         if run.upgrade_failed() {
             // The change that failed was withdrawn.
-            run.status.error = None;
+            if run.status.error.is_some() {
+                run.status.error = None;
+            }
         }
         other_changes(run, &desired, &reconciled.spec).await?;
         run.write_status().await?;
@@ -139,7 +141,9 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
             )));
         }
     }
-    run.status.error = None;
+    if run.status.error.is_some() {
+        run.status.error = None;
+    }
     run.write_status().await?;
     Ok(Some(requeue(run)))
 }
@@ -171,7 +175,18 @@ async fn validated_spec(run: &mut Run<'_>) -> Option<Desired> {
         reconciled.as_ref().map(|s| &s.spec),
         run.ctx.operator_config,
     );
-    let news = super::record_problems(&mut run.status.error, &problems);
+    // Borrowed mutably (which copies the status) only when there is something to record or
+    // to clear.
+    let clear = run
+        .status
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("ValidationException"));
+    let news = if problems.is_empty() && !clear {
+        None
+    } else {
+        super::record_problems(&mut run.status.error, &problems)
+    };
     if problems.is_empty() {
         return Some(Desired::Resource(run.fd.clone()));
     }

@@ -67,7 +67,7 @@ pub struct Run<'a> {
     pub ctx: &'a Context<'a>,
     /// As read: shared with the port's cache (only `status` below is changed by a reconcile).
     pub fd: Arc<FlinkDeployment>,
-    pub status: FlinkDeploymentStatus,
+    pub status: WorkingStatus,
     pub namespace: String,
     pub name: String,
     /// The stored specs parsed so far in this reconcile, by their text: a reconcile reads
@@ -122,9 +122,49 @@ pub fn deployment_config(
     EffectiveConfig::new(operator_config, &own)
 }
 
+/// The status a reconcile works on: the one read until something changes it, then a copy.
+/// Most reconciles of a steady deployment change nothing, and copying the status at the start
+/// touched and allocated every field of a status that was cold by then.
+pub struct WorkingStatus {
+    read: Arc<FlinkDeployment>,
+    changed: Option<FlinkDeploymentStatus>,
+}
+
+impl WorkingStatus {
+    fn new(read: Arc<FlinkDeployment>) -> Self {
+        let changed = read.status.is_none().then(FlinkDeploymentStatus::default);
+        WorkingStatus { read, changed }
+    }
+
+    /// Whether this is still the status as read from `fd`.
+    pub fn is_as_read(&self, fd: &Arc<FlinkDeployment>) -> bool {
+        self.changed.is_none() && Arc::ptr_eq(&self.read, fd)
+    }
+}
+
+impl std::ops::Deref for WorkingStatus {
+    type Target = FlinkDeploymentStatus;
+    fn deref(&self) -> &FlinkDeploymentStatus {
+        match (&self.changed, &self.read.status) {
+            (Some(changed), _) => changed,
+            (None, Some(read)) => read,
+            // `new` makes a default status when none was read.
+            (None, None) => unreachable!("a status read as none is copied at once"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for WorkingStatus {
+    fn deref_mut(&mut self) -> &mut FlinkDeploymentStatus {
+        let read = &self.read;
+        self.changed
+            .get_or_insert_with(|| read.status.clone().unwrap_or_default())
+    }
+}
+
 impl<'a> Run<'a> {
     pub fn new(ctx: &'a Context<'a>, fd: Arc<FlinkDeployment>) -> Self {
-        let status = fd.status.clone().unwrap_or_default();
+        let status = WorkingStatus::new(fd.clone());
         let namespace = fd.metadata.namespace.clone().unwrap_or_default();
         let name = fd.metadata.name.clone().unwrap_or_default();
         Run {
@@ -156,26 +196,28 @@ impl<'a> Run<'a> {
     /// Writes the status if it differs from what the API holds, with the lifecycle state
     /// derived from it. Optimistic: a stale resourceVersion fails with a conflict.
     pub async fn write_status(&mut self) -> Result<(), ReconcileError> {
-        // Derive afresh; only DELETING/DELETED are sticky. (In place: the result replaces
-        // the field anyway, so the status is not copied for it.)
-        if !matches!(
-            self.status.lifecycle_state,
-            Some(crate::crd::ResourceLifecycleState::Deleting)
-                | Some(crate::crd::ResourceLifecycleState::Deleted)
-        ) {
-            self.status.lifecycle_state = None;
-        }
-        let lifecycle = crate::lifecycle::deployment_lifecycle_given(&self.status, |text| {
+        // Derive afresh; only DELETING/DELETED are sticky. (Changed only when it differs: a
+        // change copies the status, see `WorkingStatus`.)
+        let sticky = self.status.lifecycle_state.filter(|l| {
+            matches!(
+                l,
+                crate::crd::ResourceLifecycleState::Deleting
+                    | crate::crd::ResourceLifecycleState::Deleted
+            )
+        });
+        let lifecycle = crate::lifecycle::deployment_lifecycle_from(&self.status, sticky, |text| {
             let spec = self.stored_spec(text)?;
             spec.spec.job.as_ref().map(|j| j.desired_state())
         });
-        self.status.lifecycle_state = Some(lifecycle);
+        if self.status.lifecycle_state != Some(lifecycle) {
+            self.status.lifecycle_state = Some(lifecycle);
+        }
         self.derive_status_views();
-        if self.fd.status.as_ref() == Some(&self.status) {
+        if self.status.is_as_read(&self.fd) || self.fd.status.as_ref() == Some(&*self.status) {
             return Ok(());
         }
         let mut desired = (*self.fd).clone();
-        desired.status = Some(self.status.clone());
+        desired.status = Some((*self.status).clone());
         self.fd = self
             .ctx
             .kube

@@ -68,12 +68,13 @@ pub fn job_state(run: &Run<'_>) -> Option<FlinkJobState> {
 }
 
 pub fn set_job_state(run: &mut Run<'_>, state: FlinkJobState) {
+    if job_state(run) == Some(state) {
+        return;
+    }
     let now = run.now();
     let js = job_status_mut(run);
-    if js.state != Some(state) {
-        js.state = Some(state);
-        js.update_time = Some(now.to_string());
-    }
+    js.state = Some(state);
+    js.update_time = Some(now.to_string());
 }
 
 /// Observes the resource. Returns without looking when there is nothing deployed to observe.
@@ -184,7 +185,9 @@ async fn observe_jobmanager(
         .await?;
     let Some(deployment) = deployment.filter(|d| d.metadata.deletion_timestamp.is_none()) else {
         if job_suspended {
-            run.status.job_manager_deployment_status = Some(Jm::Missing);
+            if previous != Some(Jm::Missing) {
+                run.status.job_manager_deployment_status = Some(Jm::Missing);
+            }
             return Ok(());
         }
         if previous != Some(Jm::Missing) && previous.is_some() {
@@ -258,7 +261,9 @@ async fn observe_jobmanager(
     } else {
         Jm::Deploying
     };
-    run.status.job_manager_deployment_status = Some(next);
+    if previous != Some(next) {
+        run.status.job_manager_deployment_status = Some(next);
+    }
     if next != Jm::Ready && spec.job.is_some() && job_state(run) == Some(FlinkJobState::Running) {
         set_job_state(run, FlinkJobState::Reconciling);
     }
@@ -310,7 +315,15 @@ async fn observe_job(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Result<()
     };
     let new_state = FlinkJobState::parse(&job.state).unwrap_or(FlinkJobState::Reconciling);
     let old_state = job_state(run);
-    {
+    let known = run.status.job_status.as_ref().is_some_and(|js| {
+        js.job_id.as_deref() == Some(job.jid.as_str())
+            && js.job_name.as_deref() == Some(job.name.as_str())
+            && js
+                .start_time
+                .as_deref()
+                .is_some_and(|t| super::same_text(t, format_args!("{}", job.start_time)))
+    });
+    if !known {
         let js = job_status_mut(run);
         js.job_id = Some(job.jid.clone());
         js.job_name = Some(job.name.clone());
@@ -394,12 +407,14 @@ fn record_cluster_info(run: &mut Run<'_>, overview: &crate::ports::ClusterOvervi
 
 /// The reconciled spec runs healthy: it becomes the spec to roll back to.
 pub fn mark_stable_if_deployed(run: &mut Run<'_>) {
-    let Some(recon) = run.status.reconciliation_status.as_mut() else {
+    let due = run.status.reconciliation_status.as_ref().is_some_and(|r| {
+        r.state == Some(ReconciliationState::Deployed)
+            && r.last_reconciled_spec != r.last_stable_spec
+    });
+    if !due {
         return;
-    };
-    if recon.state == Some(ReconciliationState::Deployed)
-        && recon.last_reconciled_spec != recon.last_stable_spec
-    {
+    }
+    if let Some(recon) = run.status.reconciliation_status.as_mut() {
         recon.last_stable_spec = recon.last_reconciled_spec.clone();
     }
 }
@@ -419,6 +434,7 @@ fn clear_error_when_healthy(run: &mut Run<'_>) {
         && !upgrade_failed
         && run.status.job_manager_deployment_status != Some(Jm::Error)
         && job_state(run) != Some(FlinkJobState::Failed)
+        && run.status.error.is_some()
     {
         run.status.error = None;
     }

@@ -774,3 +774,32 @@ fn same_text_compares_with_what_would_be_formatted() {
         ));
     }
 }
+
+#[test]
+fn the_working_status_is_the_one_read_until_something_changes_it() {
+    let mut read = fresh(spec(2));
+    read.status = Some(FlinkDeploymentStatus {
+        error: Some("an error".into()),
+        ..Default::default()
+    });
+    let read = std::sync::Arc::new(read);
+    let mut status = super::WorkingStatus::new(read.clone());
+    assert_eq!(status.error.as_deref(), Some("an error"));
+    assert!(status.is_as_read(&read), "read, not copied");
+
+    status.error = None;
+    assert!(!status.is_as_read(&read), "a change makes a copy");
+    assert_eq!(status.error, None);
+    assert_eq!(
+        status_of(&read).error.as_deref(),
+        Some("an error"),
+        "what was read stays as it was"
+    );
+
+    // None read: the default status, owned from the start.
+    let bare = std::sync::Arc::new(fresh(spec(2)));
+    assert!(bare.status.is_none());
+    let status = super::WorkingStatus::new(bare.clone());
+    assert_eq!(*status, FlinkDeploymentStatus::default());
+    assert!(!status.is_as_read(&bare));
+}
