@@ -85,16 +85,6 @@ pub fn deployment_lifecycle_given(
     status: &FlinkDeploymentStatus,
     job_state_in: impl Fn(&str) -> Option<JobState>,
 ) -> L {
-    deployment_lifecycle_from(status, status.lifecycle_state, job_state_in)
-}
-
-/// [`deployment_lifecycle_given`] with `stored` in place of the status's own lifecycle state
-/// (a reconcile derives it afresh, keeping only the sticky ones).
-pub fn deployment_lifecycle_from(
-    status: &FlinkDeploymentStatus,
-    stored: Option<L>,
-    job_state_in: impl Fn(&str) -> Option<JobState>,
-) -> L {
     let reconciled = status
         .reconciliation_status
         .as_ref()
@@ -108,7 +98,7 @@ pub fn deployment_lifecycle_from(
         .map(|e| MANUAL_RESTORE_MARKERS.iter().any(|m| e.contains(m)))
         .unwrap_or(false);
     derive(Facts {
-        stored,
+        stored: status.lifecycle_state,
         reconciliation: status.reconciliation_status.as_ref(),
         error: status.error.as_deref(),
         job_state: status.job_status.as_ref().and_then(|j| j.state),

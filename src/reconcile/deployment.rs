@@ -91,9 +91,7 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
         record_ignored_changes(run, &reconciled.spec, &desired);
         if run.upgrade_failed() {
             // The change that failed was withdrawn.
-            if run.status.error.is_some() {
-                run.status.error = None;
-            }
+            run.clear_error();
         }
         other_changes(run, &desired, &reconciled.spec).await?;
         run.write_status().await?;
@@ -141,9 +139,7 @@ async fn reconcile_live(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileE
             )));
         }
     }
-    if run.status.error.is_some() {
-        run.status.error = None;
-    }
+    run.clear_error();
     run.write_status().await?;
     Ok(Some(requeue(run)))
 }
@@ -177,12 +173,8 @@ async fn validated_spec(run: &mut Run<'_>) -> Option<Desired> {
     );
     // Borrowed mutably (which copies the status) only when there is something to record or
     // to clear.
-    let clear = run
-        .status
-        .error
-        .as_deref()
-        .is_some_and(|e| e.contains("ValidationException"));
-    let news = if problems.is_empty() && !clear {
+    let stale = super::is_error_of(run.status.error.as_deref(), "ValidationException");
+    let news = if problems.is_empty() && !stale {
         None
     } else {
         super::record_problems(&mut run.status.error, &problems)

@@ -193,19 +193,19 @@ impl<'a> Run<'a> {
         self.ctx.clock.now_millis()
     }
 
+    /// Clears the error, copying the status (see `WorkingStatus`) only when there is one.
+    pub fn clear_error(&mut self) {
+        if self.status.error.is_some() {
+            self.status.error = None;
+        }
+    }
+
     /// Writes the status if it differs from what the API holds, with the lifecycle state
     /// derived from it. Optimistic: a stale resourceVersion fails with a conflict.
     pub async fn write_status(&mut self) -> Result<(), ReconcileError> {
-        // Derive afresh; only DELETING/DELETED are sticky. (Changed only when it differs: a
-        // change copies the status, see `WorkingStatus`.)
-        let sticky = self.status.lifecycle_state.filter(|l| {
-            matches!(
-                l,
-                crate::crd::ResourceLifecycleState::Deleting
-                    | crate::crd::ResourceLifecycleState::Deleted
-            )
-        });
-        let lifecycle = crate::lifecycle::deployment_lifecycle_from(&self.status, sticky, |text| {
+        // Derived afresh (of the stored state only DELETING and DELETED count); set only when
+        // it differs: a change copies the status, see `WorkingStatus`.
+        let lifecycle = crate::lifecycle::deployment_lifecycle_given(&self.status, |text| {
             let spec = self.stored_spec(text)?;
             spec.spec.job.as_ref().map(|j| j.desired_state())
         });
@@ -419,9 +419,14 @@ fn remember<K, V>(memo: &mut Vec<(K, V)>, key: K, value: V) {
 
 /// Clears `error` if it is of the given kind (`ValidationException`, ...).
 pub fn clear_error_of(error: &mut Option<String>, kind: &str) {
-    if error.as_deref().map(|e| e.contains(kind)).unwrap_or(false) {
+    if is_error_of(error.as_deref(), kind) {
         *error = None;
     }
+}
+
+/// Whether `error` is of `kind` (what [`clear_error_of`] clears).
+pub fn is_error_of(error: Option<&str>, kind: &str) -> bool {
+    error.is_some_and(|e| e.contains(kind))
 }
 
 /// For a change that needs no restart: the reconciled job's fields the new spec must not

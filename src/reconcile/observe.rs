@@ -434,8 +434,7 @@ fn clear_error_when_healthy(run: &mut Run<'_>) {
         && !upgrade_failed
         && run.status.job_manager_deployment_status != Some(Jm::Error)
         && job_state(run) != Some(FlinkJobState::Failed)
-        && run.status.error.is_some()
     {
-        run.status.error = None;
+        run.clear_error();
     }
 }
