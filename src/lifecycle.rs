@@ -4,7 +4,7 @@
 use crate::crd::{
     FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkJobState, FlinkSessionJobSpec,
     FlinkSessionJobStatus, JobManagerDeploymentStatus, JobState, ReconciliationState,
-    ReconciliationStatus, ResourceLifecycleState as L, StoredSpec,
+    ReconciliationStatus, ResourceLifecycleState as L, SpecText, StoredSpec,
 };
 
 /// Error texts that mean a stateful job cannot be recovered without a human.
@@ -64,7 +64,10 @@ fn derive(f: Facts) -> L {
     L::Deployed
 }
 
-fn job_suspended_in(reconciled: Option<&str>, job_of: impl Fn(&str) -> Option<JobState>) -> bool {
+fn job_suspended_in<T: ?Sized>(
+    reconciled: Option<&T>,
+    job_of: impl Fn(&T) -> Option<JobState>,
+) -> bool {
     reconciled
         .and_then(job_of)
         .map(|s| s == JobState::Suspended)
@@ -83,12 +86,12 @@ pub fn deployment_lifecycle(status: &FlinkDeploymentStatus) -> L {
 /// reconcile has the reconciled spec parsed already).
 pub fn deployment_lifecycle_given(
     status: &FlinkDeploymentStatus,
-    job_state_in: impl Fn(&str) -> Option<JobState>,
+    job_state_in: impl Fn(&SpecText) -> Option<JobState>,
 ) -> L {
     let reconciled = status
         .reconciliation_status
         .as_ref()
-        .and_then(|r| r.last_reconciled_spec.as_deref());
+        .and_then(|r| r.last_reconciled_spec.as_ref());
     let jm_lost = matches!(
         status.job_manager_deployment_status,
         Some(JobManagerDeploymentStatus::Missing) | Some(JobManagerDeploymentStatus::Error)

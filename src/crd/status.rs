@@ -184,14 +184,51 @@ impl JobManagerDeploymentStatus {
 /// stored one. Shared, so a copy is a reference count (at 10,000 deployments copying the
 /// texts was 3 % of the simulator's time) and a comparison of copies is by address first.
 /// In the API it is a plain string.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+///
+/// It also keeps its parse ([`SpecText::parsed`]): the text is the same for as long as the
+/// object it was read with, and every reconcile reads it. A reader that keeps the object (the
+/// simulator's API keeps its decoding per resourceVersion) parses it once; one that decodes the
+/// object afresh each time (the operator's cache) parses it once per reconcile.
+#[derive(Clone, Deserialize)]
 #[serde(from = "String")]
-pub struct SpecText(Arc<str>);
+pub struct SpecText(Arc<SpecTextInner>);
+
+struct SpecTextInner {
+    text: Box<str>,
+    /// Set by the first [`SpecText::parsed`]; its type is the caller's.
+    parsed: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl SpecText {
+    /// The text parsed by `parse`, kept with the text for the next call. A call that asks
+    /// for another type than the kept parse's parses again (a text is read as one kind of
+    /// spec only, so that does not happen).
+    pub fn parsed<T: std::any::Any + Send + Sync>(&self, parse: impl FnOnce(&str) -> T) -> Arc<T> {
+        if let Some(kept) = self.0.parsed.get() {
+            if let Ok(kept) = kept.clone().downcast::<T>() {
+                return kept;
+            }
+            return Arc::new(parse(&self.0.text));
+        }
+        let fresh = Arc::new(parse(&self.0.text));
+        // Another thread may have kept its parse first: the same text, so the same value.
+        let _ = self.0.parsed.set(fresh.clone());
+        fresh
+    }
+}
+
+impl PartialEq for SpecText {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.text == other.0.text
+    }
+}
+
+impl Eq for SpecText {}
 
 /// Written as the string it holds, without copying it first.
 impl Serialize for SpecText {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(&self.0.text)
     }
 }
 
@@ -211,20 +248,23 @@ impl JsonSchema for SpecText {
 impl std::ops::Deref for SpecText {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        &self.0.text
     }
 }
 
 impl From<String> for SpecText {
     fn from(text: String) -> Self {
-        SpecText(text.into())
+        SpecText(Arc::new(SpecTextInner {
+            text: text.into_boxed_str(),
+            parsed: std::sync::OnceLock::new(),
+        }))
     }
 }
 
 /// As the string it holds (status dumps read the same as before it was shared).
 impl std::fmt::Debug for SpecText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&*self.0, f)
+        std::fmt::Debug::fmt(&*self.0.text, f)
     }
 }
 
@@ -353,6 +393,32 @@ pub struct CheckpointInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A spec text keeps its parse for every copy of it; the same text read again (a fresh
+    /// decoding of the object) is parsed again, and compares equal.
+    #[test]
+    fn a_spec_text_is_parsed_once_per_text_read() {
+        let parses = std::sync::atomic::AtomicUsize::new(0);
+        let parse = |t: &str| {
+            parses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            t.len()
+        };
+        let text = SpecText::from("{\"spec\":{}}".to_string());
+        let copy = text.clone();
+        assert_eq!(*text.parsed(parse), 11);
+        assert_eq!(*copy.parsed(parse), 11);
+        assert_eq!(parses.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let read_again: SpecText = serde_json::from_str("\"{\\\"spec\\\":{}}\"").unwrap();
+        assert_eq!(read_again, text);
+        assert_eq!(*read_again.parsed(parse), 11);
+        assert_eq!(parses.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // Asked for another type, it parses again rather than answer wrongly.
+        assert_eq!(*text.parsed(|t: &str| t.to_string()), "{\"spec\":{}}");
+        assert_eq!(
+            serde_json::to_string(&text).unwrap(),
+            "\"{\\\"spec\\\":{}}\""
+        );
+    }
 
     #[test]
     fn a_spec_text_is_a_plain_string_in_the_api_and_shared_by_copies() {

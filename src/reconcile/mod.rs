@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use crate::config::EffectiveConfig;
 use crate::crd::{
-    FlinkConfiguration, FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, StoredSpec,
+    FlinkConfiguration, FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, SpecText,
+    StoredSpec,
 };
 use crate::ports::{
     ArtifactError, ArtifactFetcher, Clock, EventRecord, EventType, FlinkApi, FlinkError, KubeApi,
@@ -70,10 +71,6 @@ pub struct Run<'a> {
     pub status: WorkingStatus,
     pub namespace: String,
     pub name: String,
-    /// The stored specs parsed so far in this reconcile, by their text: a reconcile reads
-    /// the reconciled and stable specs a dozen times, and they rarely change within it.
-    /// Shared, not copied: each read hands out the same parse.
-    parsed: std::sync::Mutex<Vec<(String, Option<SharedSpec>)>>,
     /// The effective configurations built in this reconcile, by the spec's own configuration
     /// (all they depend on besides the operator's): a reconcile asks for them a dozen times.
     configs: std::sync::Mutex<Vec<(Option<FlinkConfiguration>, Arc<EffectiveConfig>)>>,
@@ -173,20 +170,15 @@ impl<'a> Run<'a> {
             status,
             namespace,
             name,
-            parsed: Default::default(),
             configs: Default::default(),
         }
     }
 
-    /// [`StoredSpec::parse`], remembered for the texts seen in this reconcile.
-    fn stored_spec(&self, text: &str) -> Option<SharedSpec> {
-        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, spec)) = parsed.iter().find(|(t, _)| t == text) {
-            return spec.clone();
-        }
-        let spec = StoredSpec::parse(text).ok().map(Arc::new);
-        remember(&mut parsed, text.to_string(), spec.clone());
-        spec
+    /// [`StoredSpec::parse`], kept with the text (a reconcile reads the reconciled and
+    /// stable specs a dozen times; see [`SpecText::parsed`] for how long the parse is kept).
+    fn stored_spec(&self, text: &SpecText) -> Option<SharedSpec> {
+        let parse = |t: &str| StoredSpec::parse(t).ok().map(Arc::new);
+        (*text.parsed(parse)).clone()
     }
 
     pub fn now(&self) -> i64 {
@@ -363,7 +355,7 @@ impl<'a> Run<'a> {
         self.status
             .reconciliation_status
             .as_ref()
-            .and_then(|r| r.last_reconciled_spec.as_deref())
+            .and_then(|r| r.last_reconciled_spec.as_ref())
             .and_then(|s| self.stored_spec(s))
     }
 
@@ -380,7 +372,7 @@ impl<'a> Run<'a> {
         self.status
             .reconciliation_status
             .as_ref()
-            .and_then(|r| r.last_stable_spec.as_deref())
+            .and_then(|r| r.last_stable_spec.as_ref())
             .and_then(|s| self.stored_spec(s))
     }
 
