@@ -2,6 +2,7 @@
 //! the operator's own configuration, overridden per resource by `spec.flinkConfiguration`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::duration::parse_duration;
@@ -112,28 +113,52 @@ pub fn defaults_for<'a>(
 }
 
 /// The effective configuration of one resource: operator defaults, then its own
-/// `flinkConfiguration` on top.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// `flinkConfiguration` on top. The two are kept apart, the resource's shared with its spec
+/// ([`crate::crd::FlinkConfiguration::flat`]): a reconcile builds a few of these, and merging
+/// copied every key and value of both each time.
+#[derive(Debug, Clone, Default)]
 pub struct EffectiveConfig {
-    values: BTreeMap<String, String>,
+    operator: BTreeMap<String, String>,
+    resource: Arc<BTreeMap<String, String>>,
+}
+
+impl PartialEq for EffectiveConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.values() == other.values()
+    }
 }
 
 impl EffectiveConfig {
     pub fn new(operator: &BTreeMap<String, String>, resource: &BTreeMap<String, String>) -> Self {
-        let mut values = operator.clone();
-        values.extend(resource.iter().map(|(k, v)| (k.clone(), v.clone())));
-        EffectiveConfig { values }
+        Self::with_shared(operator, Arc::new(resource.clone()))
     }
 
+    /// [`EffectiveConfig::new`] with a resource configuration that is already shared.
+    pub fn with_shared(
+        operator: &BTreeMap<String, String>,
+        resource: Arc<BTreeMap<String, String>>,
+    ) -> Self {
+        EffectiveConfig {
+            operator: operator.clone(),
+            resource,
+        }
+    }
+
+    /// The value in force: the resource's if it sets the key, else the operator's; an empty
+    /// value counts as unset.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.values
+        self.resource
             .get(key)
+            .or_else(|| self.operator.get(key))
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
 
-    pub fn values(&self) -> &BTreeMap<String, String> {
-        &self.values
+    /// Every key in force with its value, in key order.
+    pub fn values(&self) -> BTreeMap<String, String> {
+        let mut values = self.operator.clone();
+        values.extend(self.resource.iter().map(|(k, v)| (k.clone(), v.clone())));
+        values
     }
 
     fn bool(&self, key: &str, default: bool) -> bool {

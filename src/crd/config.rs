@@ -3,14 +3,46 @@
 //! (so the stored spec round-trips) and flattened to Flink's `key: string` form on use.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(Deserialize, Serialize, Clone, Default)]
 #[serde(transparent)]
-pub struct FlinkConfiguration(pub serde_json::Map<String, Value>);
+pub struct FlinkConfiguration {
+    entries: serde_json::Map<String, Value>,
+    /// The flat view, made on first use and shared by copies: every reconcile reads a
+    /// resource's configuration a few times, and its spec is read once per change. Cleared by
+    /// [`FlinkConfiguration::entries_mut`].
+    #[serde(skip)]
+    flat: std::sync::OnceLock<Arc<BTreeMap<String, String>>>,
+}
+
+impl PartialEq for FlinkConfiguration {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+/// As the entries (the flat view is derived from them).
+impl std::fmt::Debug for FlinkConfiguration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FlinkConfiguration")
+            .field(&self.entries)
+            .finish()
+    }
+}
+
+impl From<serde_json::Map<String, Value>> for FlinkConfiguration {
+    fn from(entries: serde_json::Map<String, Value>) -> Self {
+        FlinkConfiguration {
+            entries,
+            flat: Default::default(),
+        }
+    }
+}
 
 impl JsonSchema for FlinkConfiguration {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -30,20 +62,39 @@ impl JsonSchema for FlinkConfiguration {
 impl FlinkConfiguration {
     /// Flink's flat view: nested keys joined with `.`, scalars as strings, lists joined by `;`.
     pub fn flatten(&self) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        for (k, v) in &self.0 {
-            flatten_into(k, v, &mut out);
-        }
-        out
+        (*self.flat()).clone()
+    }
+
+    /// [`FlinkConfiguration::flatten`], made once and shared.
+    pub fn flat(&self) -> Arc<BTreeMap<String, String>> {
+        self.flat
+            .get_or_init(|| {
+                let mut out = BTreeMap::new();
+                for (k, v) in &self.entries {
+                    flatten_into(k, v, &mut out);
+                }
+                Arc::new(out)
+            })
+            .clone()
+    }
+
+    /// The entries as written.
+    pub fn entries(&self) -> &serde_json::Map<String, Value> {
+        &self.entries
+    }
+
+    /// The entries, to change them (the flat view is made again on its next use).
+    pub fn entries_mut(&mut self) -> &mut serde_json::Map<String, Value> {
+        self.flat = Default::default();
+        &mut self.entries
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        FlinkConfiguration(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-                .collect(),
-        )
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
     }
 }
 
@@ -98,5 +149,22 @@ mod tests {
         assert_eq!(flat["job.autoscaler.enabled"], "true");
         assert_eq!(flat["job.autoscaler.target.utilization.boundary"], "0.1");
         assert_eq!(flat["env.java.opts"], "-Da;-Db");
+    }
+
+    /// The flat view is kept, shared by copies, and made again after the entries change.
+    #[test]
+    fn the_flat_view_follows_the_entries() {
+        let mut conf = FlinkConfiguration::from_pairs([("a.b", "1")]);
+        assert!(Arc::ptr_eq(&conf.flat(), &conf.flat()));
+        let copy = conf.clone();
+        assert!(Arc::ptr_eq(&conf.flat(), &copy.flat()));
+        conf.entries_mut().insert("c".into(), Value::Bool(true));
+        assert_eq!(conf.flat()["c"], "true");
+        assert_eq!(copy.flat().get("c"), None);
+        assert_ne!(conf, copy);
+        assert_eq!(
+            format!("{copy:?}"),
+            r#"FlinkConfiguration({"a.b": String("1")})"#
+        );
     }
 }

@@ -21,8 +21,7 @@ use std::time::Duration;
 
 use crate::config::EffectiveConfig;
 use crate::crd::{
-    FlinkConfiguration, FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, SpecText,
-    StoredSpec,
+    FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, SpecText, StoredSpec,
 };
 use crate::ports::{
     ArtifactError, ArtifactFetcher, Clock, EventRecord, EventType, FlinkApi, FlinkError, KubeApi,
@@ -31,6 +30,9 @@ use crate::ports::{
 
 /// A stored spec parsed once and handed out to every reader in a reconcile.
 pub type SharedSpec = Arc<StoredSpec<FlinkDeploymentSpec>>;
+
+/// A resource's own configuration, flat and shared ([`crate::crd::FlinkConfiguration::flat`]).
+type FlatConfig = Arc<BTreeMap<String, String>>;
 
 /// What reconciliation works with: the ports and the operator's own configuration.
 #[derive(Clone, Copy)]
@@ -73,7 +75,7 @@ pub struct Run<'a> {
     pub name: String,
     /// The effective configurations built in this reconcile, by the spec's own configuration
     /// (all they depend on besides the operator's): a reconcile asks for them a dozen times.
-    configs: std::sync::Mutex<Vec<(Option<FlinkConfiguration>, Arc<EffectiveConfig>)>>,
+    configs: std::sync::Mutex<Vec<(FlatConfig, Arc<EffectiveConfig>)>>,
 }
 
 /// A condition's time from epoch milliseconds: whole seconds (RFC 3339 without a fraction is
@@ -114,9 +116,9 @@ pub fn deployment_config(
     let own = spec
         .flink_configuration
         .as_ref()
-        .map(|c| c.flatten())
+        .map(|c| c.flat())
         .unwrap_or_default();
-    EffectiveConfig::new(operator_config, &own)
+    EffectiveConfig::with_shared(operator_config, own)
 }
 
 /// The status a reconcile works on: the one read until something changes it, then a copy.
@@ -342,12 +344,20 @@ impl<'a> Run<'a> {
 
     /// The effective configuration of a spec: operator defaults, then the spec's own.
     pub fn config_of(&self, spec: &FlinkDeploymentSpec) -> Arc<EffectiveConfig> {
+        let Some(own) = spec.flink_configuration.as_ref().map(|c| c.flat()) else {
+            return Arc::new(deployment_config(self.ctx.operator_config, spec));
+        };
         let mut configs = self.configs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, conf)) = configs.iter().find(|(c, _)| *c == spec.flink_configuration) {
+        // By the flat view's address: the specs of one resource share it while unchanged,
+        // and comparing the configurations themselves read every key of both.
+        if let Some((_, conf)) = configs.iter().find(|(c, _)| Arc::ptr_eq(c, &own)) {
             return conf.clone();
         }
-        let conf = Arc::new(deployment_config(self.ctx.operator_config, spec));
-        remember(&mut configs, spec.flink_configuration.clone(), conf.clone());
+        let conf = Arc::new(EffectiveConfig::with_shared(
+            self.ctx.operator_config,
+            own.clone(),
+        ));
+        remember(&mut configs, own, conf.clone());
         conf
     }
 

@@ -606,7 +606,7 @@ async fn fetch_jar(
         .unwrap_or_default();
     let request = ArtifactRequest {
         uri,
-        config: conf.values().clone(),
+        config: conf.values(),
     };
     Ok(run.ctx.artifacts.fetch(&request).await?)
 }

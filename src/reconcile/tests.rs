@@ -631,17 +631,26 @@ fn rollback_after_the_readiness_timeout_restores_the_upgrade_savepoint() {
     broken.image = Some("flink:broken".into());
     let mut fd = mid_upgrade(SavepointInfo::default(), Some(SAVEPOINT));
     fd.spec = broken.clone();
-    fd.spec.flink_configuration.as_mut().unwrap().0.insert(
-        "kubernetes.operator.deployment.rollback.enabled".into(),
-        serde_json::json!("true"),
-    );
+    fd.spec
+        .flink_configuration
+        .as_mut()
+        .unwrap()
+        .entries_mut()
+        .insert(
+            "kubernetes.operator.deployment.rollback.enabled".into(),
+            serde_json::json!("true"),
+        );
     // With HA metadata left by the old job: its checkpoint is older than the upgrade's
     // savepoint, so it must not be what the rollback restores.
     let ha = |mut s: FlinkDeploymentSpec| {
-        s.flink_configuration.as_mut().unwrap().0.insert(
-            "high-availability.type".into(),
-            serde_json::json!("kubernetes"),
-        );
+        s.flink_configuration
+            .as_mut()
+            .unwrap()
+            .entries_mut()
+            .insert(
+                "high-availability.type".into(),
+                serde_json::json!("kubernetes"),
+            );
         s
     };
     fd.spec = ha(fd.spec.clone());

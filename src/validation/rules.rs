@@ -106,8 +106,12 @@ pub fn validate_deployment(
     let spec = &fd.spec;
     let name = fd.metadata.name.as_deref().unwrap_or_default();
     check_deployment_name("metadata.name", name, &mut out);
-    let own = flat(spec.flink_configuration.as_ref());
-    let conf = EffectiveConfig::new(operator_defaults, &own);
+    let own = spec
+        .flink_configuration
+        .as_ref()
+        .map(|c| c.flat())
+        .unwrap_or_default();
+    let conf = EffectiveConfig::with_shared(operator_defaults, own.clone());
 
     match spec.flink_version {
         None => out.push(Problem::at(
