@@ -7,74 +7,17 @@ use flink_sim::load::load_scenario;
 use flink_sim::runner::{check_crash_points, Simulation};
 use flink_sim::timeline::render;
 
-/// The simulation allocates and frees small JSON values and strings at a high rate; mimalloc
-/// does that faster than glibc's (`flink-sim bench`, 1,000 × 1 h: about 11 % less wall time).
+/// The simulation allocates and frees small JSON values and strings at a high rate, and a
+/// 10,000-deployment benchmark holds a gigabyte of them: glibc's malloc was the slowest at
+/// that (mimalloc took 11 % less time), and jemalloc, the operator binary's allocator too,
+/// took 7 % less than mimalloc tuned for this program at 1,000 x 1 h and 9 % less at 10,000,
+/// with 25 MiB less resident (BENCHMARKS.md, twelfth round).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's defaults suit a program of many threads that should hand memory back to the
-/// system; the simulator is one thread whose heap only grows until the run ends. Each is left
-/// alone when its `MIMALLOC_*` variable set it (the value is then not the default), or when the
-/// option is not where this mimalloc's header (v3, pinned by Cargo.lock) puts it.
-///
-/// - `generic_collect` 10,000 → 1,000,000: mimalloc walks its whole heap every N allocations
-///   that miss its fast path. With the gigabyte heap of 10,000 simulated deployments that walk
-///   grew faster than the work (`bench` 10,000 × 1 h: 75 s, 69 s with it every 1,000,000).
-/// - `page_full_retain` 2 → -1: a full page is kept in the thread's own full queue instead of
-///   being abandoned to the arena (and reclaimed by the next free into it, with a purge check
-///   that reads the clock each time); abandoning is for sharing pages between threads. Read
-///   when a thread's heap starts, so the work runs on a thread started after this.
-/// - `purge_delay` 10 ms → -1: free memory is not handed back to the system during a run; with
-///   transparent huge pages each purged page came back as a fresh 2 MiB page to clear.
-///
-/// Together (BENCHMARKS.md, tenth round) 10,000 × 1 h about −6 % and 1,000 × 1 h about −5 %;
-/// peak RSS at 10,000 within a few MiB.
-fn tune_allocator() {
-    use std::os::raw::{c_int, c_long};
-    extern "C" {
-        fn mi_option_get(option: c_int) -> c_long;
-        fn mi_option_set(option: c_int, value: c_long);
-    }
-    // (option, mimalloc v3's default, the simulator's value), by `mi_option_t` in `mimalloc.h`.
-    const PURGE_DELAY: c_int = 15;
-    const GENERIC_COLLECT: c_int = 34;
-    const PAGE_FULL_RETAIN: c_int = 36;
-    let settings = [
-        (GENERIC_COLLECT, 10_000, 1_000_000),
-        (PAGE_FULL_RETAIN, 2, -1),
-        (PURGE_DELAY, 10, -1),
-    ];
-    for (option, default, value) in settings {
-        // SAFETY: plain calls into the allocator's option table, before any thread starts.
-        unsafe {
-            if mi_option_get(option) == default {
-                mi_option_set(option, value);
-            }
-        }
-    }
-}
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const USAGE: &str = "usage: flink-sim run FILE [--seed N] [--timeline OUT.html] [--crash-points] [--trace]\n       flink-sim serve [--port P] [--speed X] [--seed N] [--crds] [--kubeconfig FILE] [--quiet] [--external-operator]\n       flink-sim explore [--seeds N] [--start S] [--duration D] [--faults LIST] [--scenario FILE...] [--systematic] [--oracles] [--keep-going] [--out DIR]\n       flink-sim bench --deployments N [--duration 1h] [--seed S] [--operator KEY=VALUE]... [--progress]";
 
 fn main() -> ExitCode {
-    tune_allocator();
-    // On a thread of its own: mimalloc reads `page_full_retain` when a thread's heap starts,
-    // and the main thread's started before `main`. (8 MiB of stack, as the main thread has.)
-    let work = std::thread::Builder::new()
-        .name("flink-sim".into())
-        .stack_size(8 << 20)
-        .spawn(run);
-    match work.map(|w| w.join()) {
-        Ok(Ok(code)) => code,
-        Ok(Err(_)) => ExitCode::from(101), // the panic message is already printed
-        Err(e) => {
-            eprintln!("flink-sim: cannot start: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         return serve(&args[1..]);
