@@ -134,19 +134,42 @@ fn same_but_default_state<S: Spec>(old: &S, new: &S) -> bool {
     let same_job = match (old.job(), new.job()) {
         (None, None) => true,
         (Some(a), Some(b)) if a.state == b.state => a == b,
-        (Some(a), Some(b)) => {
-            a.desired_state() == b.desired_state()
-                && JobSpec {
-                    state: None,
-                    ..a.clone()
-                } == JobSpec {
-                    state: None,
-                    ..b.clone()
-                }
-        }
+        (Some(a), Some(b)) => a.desired_state() == b.desired_state() && same_but_state(a, b),
         _ => false,
     };
     same_job && old.same_but_job(new)
+}
+
+/// Whether two job specs are equal in every field but `state` (compared in place: a stored
+/// spec says `state: running` where the user's often says nothing, so every reconcile of a
+/// steady deployment comes here, and copying both specs to compare them was a copy too many).
+fn same_but_state(a: &JobSpec, b: &JobSpec) -> bool {
+    // Destructured, so that a new field cannot be forgotten here.
+    let JobSpec {
+        jar_uri,
+        parallelism,
+        entry_class,
+        args,
+        state: _,
+        savepoint_trigger_nonce,
+        initial_savepoint_path,
+        checkpoint_trigger_nonce,
+        upgrade_mode,
+        allow_non_restored_state,
+        savepoint_redeploy_nonce,
+        autoscaler_reset_nonce,
+    } = a;
+    *jar_uri == b.jar_uri
+        && *parallelism == b.parallelism
+        && *entry_class == b.entry_class
+        && *args == b.args
+        && *savepoint_trigger_nonce == b.savepoint_trigger_nonce
+        && *initial_savepoint_path == b.initial_savepoint_path
+        && *checkpoint_trigger_nonce == b.checkpoint_trigger_nonce
+        && *upgrade_mode == b.upgrade_mode
+        && *allow_non_restored_state == b.allow_non_restored_state
+        && *savepoint_redeploy_nonce == b.savepoint_redeploy_nonce
+        && *autoscaler_reset_nonce == b.autoscaler_reset_nonce
 }
 
 fn keys_of(a: &Value, b: &Value) -> Vec<String> {
@@ -222,6 +245,49 @@ fn diff_config(a: Option<&Value>, b: Option<&Value>, changes: &mut Vec<String>) 
 mod tests {
     use super::*;
     use crate::crd::{FlinkConfiguration, FlinkDeploymentSpec, JobSpec, JobState, UpgradeMode};
+
+    /// `same_but_state` is equality of the specs with `state` cleared, for a change of each
+    /// field in turn (every field of a JobSpec is set in `full`).
+    #[test]
+    fn same_but_state_is_equality_without_the_state() {
+        let full = serde_json::json!({"jarURI": "local:///a.jar", "parallelism": 2,
+            "entryClass": "A", "args": ["x"], "state": "running", "savepointTriggerNonce": 1,
+            "initialSavepointPath": "s3://sp", "checkpointTriggerNonce": 2,
+            "upgradeMode": "savepoint", "allowNonRestoredState": true,
+            "savepointRedeployNonce": 3, "autoscalerResetNonce": 4});
+        let base: JobSpec = serde_json::from_value(full.clone()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&base).unwrap(),
+            full,
+            "every field is set"
+        );
+        let without_state = |j: &JobSpec| JobSpec {
+            state: None,
+            ..j.clone()
+        };
+        for key in full.as_object().unwrap().keys() {
+            let mut changed = full.clone();
+            changed[key] = match key.as_str() {
+                "state" => serde_json::json!("suspended"),
+                "upgradeMode" => serde_json::json!("last-state"),
+                "allowNonRestoredState" => serde_json::json!(false),
+                "args" => serde_json::json!(["y"]),
+                "parallelism"
+                | "savepointTriggerNonce"
+                | "checkpointTriggerNonce"
+                | "savepointRedeployNonce"
+                | "autoscalerResetNonce" => serde_json::json!(9),
+                _ => serde_json::json!("other"),
+            };
+            let other: JobSpec = serde_json::from_value(changed).unwrap();
+            assert_eq!(
+                same_but_state(&base, &other),
+                without_state(&base) == without_state(&other),
+                "{key}"
+            );
+            assert_eq!(same_but_state(&base, &other), key == "state", "{key}");
+        }
+    }
 
     fn spec() -> FlinkDeploymentSpec {
         FlinkDeploymentSpec {

@@ -266,7 +266,8 @@ pub async fn observe_snapshots(
 ) -> Result<(), ReconcileError> {
     let conf = run.config_of(deployed);
     let at = endpoint(run, deployed);
-    poll_snapshots(run, &at, &conf, &deployed.job.clone().unwrap_or_default()).await
+    let none = JobSpec::default();
+    poll_snapshots(run, &at, &conf, deployed.job.as_ref().unwrap_or(&none)).await
 }
 
 async fn poll_checkpoint<H: SnapshotHost + ?Sized>(
@@ -449,11 +450,13 @@ pub async fn trigger_snapshots(
     }
     let conf = run.config_of(desired);
     let at = endpoint(run, deployed);
+    // Borrowed, not copied: this runs in every reconcile of a running job.
+    let none = JobSpec::default();
     let (desired_job, deployed_job) = (
-        desired.job.clone().unwrap_or_default(),
-        deployed.job.clone().unwrap_or_default(),
+        desired.job.as_ref().unwrap_or(&none),
+        deployed.job.as_ref().unwrap_or(&none),
     );
-    start_snapshots(run, &at, &conf, &desired_job, &deployed_job).await
+    start_snapshots(run, &at, &conf, desired_job, deployed_job).await
 }
 
 /// Records a trigger nonce (`field` of the stored job spec) as acted on, in the reconciled
