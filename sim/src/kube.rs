@@ -297,7 +297,10 @@ impl KubeStore {
             .as_str()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let old = self.objects.insert(flat_key(&key), (rv, obj)).map(|(_, o)| o);
+        let old = self
+            .objects
+            .insert(flat_key(&key), (rv, obj))
+            .map(|(_, o)| o);
         if old.is_none() {
             self.order.insert(key.clone());
             self.note_for_checks(&key, true);
@@ -584,9 +587,8 @@ impl KubeStore {
     /// [`KubeStore::update`] with the patched object would give, without copying the whole
     /// object (unless a watch event or a reader still holds it).
     pub fn patch_spec(&mut self, key: &Key, spec_patch: &Value) -> Result<Arc<Value>, ApiError> {
-        let current = self
-            .get(key)
-            .ok_or_else(|| ApiError::NotFound(format!("{}/{}", key.0, key.2)))?;
+        let not_found = || ApiError::NotFound(format!("{}/{}", key.0, key.2));
+        let current = self.get(key).ok_or_else(not_found)?;
         let changes = patch_changes(&current["spec"], spec_patch);
         let stored = self
             .modify(key, |object| {
@@ -596,7 +598,7 @@ impl KubeStore {
                     object["metadata"]["generation"] = json!(g + 1);
                 }
             })
-            .expect("the object was just read");
+            .ok_or_else(not_found)?;
         self.finish_deletion_if_done(key);
         Ok(stored)
     }

@@ -73,8 +73,9 @@ pub struct Run<'a> {
     pub status: WorkingStatus,
     pub namespace: String,
     pub name: String,
-    /// The effective configurations built in this reconcile, by the spec's own configuration
-    /// (all they depend on besides the operator's): a reconcile asks for them a dozen times.
+    /// The effective configurations built in this reconcile, by the address of the spec's own
+    /// flat configuration (all they depend on besides the operator's; the entry keeps it
+    /// alive, so the address is not reused): a reconcile asks for them a dozen times.
     configs: std::sync::Mutex<Vec<(FlatConfig, Arc<EffectiveConfig>)>>,
 }
 
