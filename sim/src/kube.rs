@@ -580,29 +580,25 @@ impl KubeStore {
         Some(current)
     }
 
-    /// Deletion: with finalizers, only marks the object; without, removes it and collects
-    /// what it owns.
     /// A JSON merge patch (RFC 7386) of an object's `spec`, made where the object is stored:
     /// the same object, resourceVersion, generation and watch event as
     /// [`KubeStore::update`] with the patched object would give, without copying the whole
     /// object (unless a watch event or a reader still holds it).
     pub fn patch_spec(&mut self, key: &Key, spec_patch: &Value) -> Result<Arc<Value>, ApiError> {
-        let not_found = || ApiError::NotFound(format!("{}/{}", key.0, key.2));
-        let current = self.get(key).ok_or_else(not_found)?;
-        let changes = patch_changes(&current["spec"], spec_patch);
         let stored = self
             .modify(key, |object| {
-                crate::runner::merge_patch(&mut object["spec"], spec_patch);
-                if changes {
+                if crate::runner::merge_patch(&mut object["spec"], spec_patch) {
                     let g = object["metadata"]["generation"].as_i64().unwrap_or(1);
                     object["metadata"]["generation"] = json!(g + 1);
                 }
             })
-            .ok_or_else(not_found)?;
+            .ok_or_else(|| ApiError::NotFound(format!("{}/{}", key.0, key.2)))?;
         self.finish_deletion_if_done(key);
         Ok(stored)
     }
 
+    /// Deletion: with finalizers, only marks the object; without, removes it and collects
+    /// what it owns.
     pub fn delete(&mut self, key: &Key, now_rfc3339: &str) -> Result<(), ApiError> {
         let Some(current) = self.get(key) else {
             return Err(ApiError::NotFound(format!("{}/{}", key.0, key.2)));
@@ -656,22 +652,6 @@ impl KubeStore {
         for k in owned {
             self.remove(&k);
         }
-    }
-}
-
-/// Whether a JSON merge patch changes `target`: what [`crate::runner::merge_patch`] would do,
-/// read only (it looks at the patched paths, not at the whole of `target`).
-fn patch_changes(target: &Value, patch: &Value) -> bool {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => p.iter().any(|(k, v)| match (t.get(k), v) {
-            (None, Value::Null) => false,
-            (None, _) => true,
-            (Some(_), Value::Null) => true,
-            (Some(old), new) => patch_changes(old, new),
-        }),
-        // An object patch over anything else replaces it with the patch's non-null members.
-        (_, Value::Object(_)) => true,
-        (old, new) => old != new,
     }
 }
 

@@ -949,23 +949,30 @@ pub fn subset(expected: &Value, actual: &Value) -> bool {
     }
 }
 
-/// RFC 7386 JSON merge patch.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
+/// RFC 7386 JSON merge patch. Returns whether `target` changed (a spec patched where it is
+/// stored takes a new generation only then).
+pub fn merge_patch(target: &mut Value, patch: &Value) -> bool {
     match patch {
         Value::Object(p) => {
-            if !target.is_object() {
+            let mut changed = !target.is_object();
+            if changed {
                 *target = json!({});
             }
             let t = target.as_object_mut().unwrap();
             for (k, v) in p {
                 if v.is_null() {
-                    t.remove(k);
+                    changed |= t.remove(k).is_some();
                 } else {
-                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                    changed |= merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
                 }
             }
+            changed
         }
-        other => *target = other.clone(),
+        other if target == other => false,
+        other => {
+            *target = other.clone();
+            true
+        }
     }
 }
 
@@ -1013,7 +1020,15 @@ mod tests {
     #[test]
     fn merge_patch_rules() {
         let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}});
-        merge_patch(&mut t, &json!({"a": null, "b": {"c": 5}}));
+        assert!(merge_patch(&mut t, &json!({"a": null, "b": {"c": 5}})));
         assert_eq!(t, json!({"b": {"c": 5, "d": 3}}));
+        // What changes nothing says so: the same values, and removals of what is not there.
+        assert!(!merge_patch(&mut t, &json!({"a": null, "b": {"c": 5}})));
+        assert_eq!(t, json!({"b": {"c": 5, "d": 3}}));
+        assert!(
+            merge_patch(&mut t, &json!({"e": {"f": null}})),
+            "a new member"
+        );
+        assert_eq!(t, json!({"b": {"c": 5, "d": 3}, "e": {}}));
     }
 }

@@ -1305,7 +1305,9 @@ impl Ctx<'_> {
         };
         let mut merged = current.clone();
         match ct.as_str() {
-            "application/merge-patch+json" => patch::merge_patch(&mut merged, &body),
+            "application/merge-patch+json" => {
+                patch::merge_patch(&mut merged, &body);
+            }
             "application/strategic-merge-patch+json" => {
                 if self.rt.custom {
                     return Err(Failure::unsupported_media(
