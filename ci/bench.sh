@@ -52,14 +52,20 @@ EOF
 }
 
 if [[ $WHAT == all || $WHAT == sim ]]; then
-  for n in $SIZES; do
-    files=()
-    for i in $(seq "$RUNS"); do
+  # The sizes take turns (run 1 of each, then run 2 of each, ...): the machine's speed drifts
+  # over minutes, and a drift should fall on every size alike, not on the ratio between them.
+  for i in $(seq "$RUNS"); do
+    for n in $SIZES; do
       f=$OUT/sim-$n-$i.json
       echo "flink-sim bench --deployments $n --duration $DURATION --seed $SEED   (run $i of $RUNS)"
       "$SIM" bench --deployments "$n" --duration "$DURATION" --seed "$SEED" 2> "$OUT/sim-$n-$i.err" | tail -1 > "$f"
       cat "$f"
-      files+=("$f")
+    done
+  done
+  for n in $SIZES; do
+    files=()
+    for i in $(seq "$RUNS"); do
+      files+=("$OUT/sim-$n-$i.json")
     done
     echo "== flink-sim bench --deployments $n --duration $DURATION --seed $SEED" | tee -a "$OUT/summary.txt"
     summarize "${files[@]}" | tee -a "$OUT/summary.txt"
