@@ -164,7 +164,9 @@ pub struct WatchFilter {
 }
 
 impl WatchFilter {
-    /// The resources to reconcile because of this change (none, one or two).
+    /// The resources to reconcile because of this change (none, one or two). The production
+    /// watches pass only the fields `operator::watched_fields` picks: a field read here that it
+    /// does not pick is missing there.
     pub fn on_change(
         &mut self,
         kind: &str,
