@@ -74,9 +74,10 @@ pub struct Run<'a> {
     pub namespace: String,
     pub name: String,
     /// The effective configurations built in this reconcile, by the address of the spec's own
-    /// flat configuration (all they depend on besides the operator's; the entry keeps it
-    /// alive, so the address is not reused): a reconcile asks for them a dozen times.
-    configs: std::sync::Mutex<Vec<(FlatConfig, Arc<EffectiveConfig>)>>,
+    /// flat configuration, or for a spec without one (all they depend on besides the
+    /// operator's; the entry keeps it alive, so the address is not reused): a reconcile asks
+    /// for them a dozen times.
+    configs: std::sync::Mutex<Vec<(Option<FlatConfig>, Arc<EffectiveConfig>)>>,
 }
 
 /// A condition's time from epoch milliseconds: whole seconds (RFC 3339 without a fraction is
@@ -345,18 +346,20 @@ impl<'a> Run<'a> {
 
     /// The effective configuration of a spec: operator defaults, then the spec's own.
     pub fn config_of(&self, spec: &FlinkDeploymentSpec) -> Arc<EffectiveConfig> {
-        let Some(own) = spec.flink_configuration.as_ref().map(|c| c.flat()) else {
-            return Arc::new(deployment_config(self.ctx.operator_config, spec));
-        };
-        let mut configs = self.configs.lock().unwrap_or_else(|e| e.into_inner());
+        let own = spec.flink_configuration.as_ref().map(|c| c.flat());
         // By the flat view's address: the specs of one resource share it while unchanged,
         // and comparing the configurations themselves read every key of both.
-        if let Some((_, conf)) = configs.iter().find(|(c, _)| Arc::ptr_eq(c, &own)) {
+        let same = |kept: &Option<FlatConfig>| match (kept, &own) {
+            (Some(kept), Some(own)) => Arc::ptr_eq(kept, own),
+            (kept, own) => kept.is_none() && own.is_none(),
+        };
+        let mut configs = self.configs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, conf)) = configs.iter().find(|(c, _)| same(c)) {
             return conf.clone();
         }
         let conf = Arc::new(EffectiveConfig::with_shared(
             self.ctx.operator_config,
-            own.clone(),
+            own.clone().unwrap_or_default(),
         ));
         remember(&mut configs, own, conf.clone());
         conf

@@ -812,3 +812,38 @@ fn the_working_status_is_the_one_read_until_something_changes_it() {
     assert_eq!(*status, FlinkDeploymentStatus::default());
     assert!(!status.is_as_read(&bare));
 }
+
+/// A reconcile builds a spec's effective configuration once, with or without a
+/// `flinkConfiguration` of its own, and a spec with another configuration gets its own.
+#[test]
+fn a_reconcile_builds_each_configuration_once() {
+    let (kube, flink) = (MockKubeApi::new(), MockFlinkApi::new());
+    let artifacts = crate::ports::MockArtifactFetcher::new();
+    let clock = FixedClock(NOW);
+    let operator = BTreeMap::from([("k".to_string(), "operator".to_string())]);
+    let ctx = Context {
+        kube: &kube,
+        flink: &flink,
+        artifacts: &artifacts,
+        clock: &clock,
+        operator_config: &operator,
+    };
+    let fd = fresh(spec(2));
+    let run = super::Run::new(&ctx, std::sync::Arc::new(fd.clone()));
+    let mut bare = fd.spec.clone();
+    bare.flink_configuration = None;
+    let mut other = fd.spec.clone();
+    other.flink_configuration = Some(FlinkConfiguration::from_pairs([("k", "own")]));
+    for spec in [&fd.spec, &bare, &other] {
+        assert!(std::sync::Arc::ptr_eq(
+            &run.config_of(spec),
+            &run.config_of(&spec.clone())
+        ));
+    }
+    assert_eq!(run.config_of(&bare).get("k"), Some("operator"));
+    assert_eq!(run.config_of(&other).get("k"), Some("own"));
+    assert!(!std::sync::Arc::ptr_eq(
+        &run.config_of(&fd.spec),
+        &run.config_of(&bare)
+    ));
+}

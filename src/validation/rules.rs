@@ -2,6 +2,7 @@
 //! instead of the first one.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
@@ -77,8 +78,9 @@ pub fn effective_service_account(spec: &FlinkDeploymentSpec) -> &str {
     spec.service_account_or_default()
 }
 
-fn flat(conf: Option<&FlinkConfiguration>) -> BTreeMap<String, String> {
-    conf.map(FlinkConfiguration::flatten).unwrap_or_default()
+/// A resource's own configuration, flat: the view its spec keeps and shares, not a copy.
+fn flat(conf: Option<&FlinkConfiguration>) -> Arc<BTreeMap<String, String>> {
+    conf.map(FlinkConfiguration::flat).unwrap_or_default()
 }
 
 fn conf_path(key: &str) -> String {
@@ -106,11 +108,7 @@ pub fn validate_deployment(
     let spec = &fd.spec;
     let name = fd.metadata.name.as_deref().unwrap_or_default();
     check_deployment_name("metadata.name", name, &mut out);
-    let own = spec
-        .flink_configuration
-        .as_ref()
-        .map(|c| c.flat())
-        .unwrap_or_default();
+    let own = flat(spec.flink_configuration.as_ref());
     let conf = EffectiveConfig::with_shared(operator_defaults, own.clone());
 
     match spec.flink_version {
@@ -753,8 +751,8 @@ pub fn validate_session_job(
                 format!("{session_name} is an application deployment, not a session cluster"),
             ));
         }
-        let mut merged = flat(s.spec.flink_configuration.as_ref());
-        merged.extend(own);
+        let mut merged = (*flat(s.spec.flink_configuration.as_ref())).clone();
+        merged.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
         let conf = EffectiveConfig::new(operator_defaults, &merged);
         if let Some(j) = &job.spec.job {
             check_job_config(j, &conf, "spec.job", &mut out);
