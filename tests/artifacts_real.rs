@@ -1,6 +1,7 @@
 //! The artifact fetcher against real peers: a local HTTP server run by the test, an
-//! S3-compatible server (moto) and Azure Blob Storage (Azurite), both started on loopback by
-//! the project's own script (ci/peers.sh) and stopped at the end.
+//! S3-compatible server (moto), Azure Blob Storage (Azurite) and Google Cloud Storage
+//! (fake-gcs-server), all started on loopback by the project's own script (ci/peers.sh) and
+//! stopped at the end.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -244,7 +245,7 @@ async fn local_paths_and_in_image_jars_need_no_download() {
     );
 }
 
-// ---- S3 (moto) and Azure Blob Storage (Azurite) --------------------------------------------
+// ---- S3 (moto), Azure Blob Storage (Azurite) and Google Cloud Storage (fake-gcs-server) -----
 
 struct Peers {
     env: BTreeMap<String, String>,
@@ -291,13 +292,14 @@ impl Drop for Peers {
     }
 }
 
-/// One test for both peers, in order, so that stopping them at the end cannot cut another
+/// One test for every peer, in order, so that stopping them at the end cannot cut another
 /// test short.
 #[tokio::test]
-async fn jars_are_fetched_from_s3_and_azure_blob_storage() {
+async fn jars_are_fetched_from_s3_azure_blob_storage_and_google_cloud_storage() {
     let peers = Peers::start();
     s3(&peers).await;
     azure(&peers).await;
+    gcs(&peers).await;
 }
 
 async fn s3(peers: &Peers) {
@@ -339,28 +341,35 @@ async fn s3(peers: &Peers) {
         assert!(jar.path.ends_with("/wordcount-1.0.jar"));
         assert!(Path::new(&jar.path).starts_with(&base));
     }
-    let missing = fetcher
-        .fetch(&request("s3://jobs/releases/none.jar", &conf))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(missing, ArtifactError::NotFound { .. }),
-        "{missing:?}"
-    );
-    let no_bucket = fetcher
-        .fetch(&request("s3://no-such-bucket/a.jar", &conf))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(no_bucket, ArtifactError::NotFound { .. }),
-        "{no_bucket:?}"
-    );
+    let missing = ["s3://jobs/releases/none.jar", "s3://no-such-bucket/a.jar"];
+    refused_as_expected(
+        &fetcher,
+        "s3",
+        "s3://jobs/releases/wordcount-1.0.jar",
+        &missing,
+        &conf,
+    )
+    .await;
+}
 
-    let (small, small_base) = new_fetcher("s3-small", MB, Duration::from_secs(60));
-    let too_large = small
-        .fetch(&request("s3://jobs/releases/wordcount-1.0.jar", &conf))
-        .await
-        .unwrap_err();
+/// Objects and buckets that are not there are NotFound; an object over the size limit is
+/// TooLarge and leaves nothing in the cache.
+async fn refused_as_expected(
+    fetcher: &ObjectStoreFetcher,
+    name: &str,
+    jar: &str,
+    missing: &[&str],
+    conf: &[(&str, &str)],
+) {
+    for uri in missing {
+        let err = fetcher.fetch(&request(uri, conf)).await.unwrap_err();
+        assert!(
+            matches!(err, ArtifactError::NotFound { .. }),
+            "{uri}: {err:?}"
+        );
+    }
+    let (small, small_base) = new_fetcher(&format!("{name}-small"), MB, Duration::from_secs(60));
+    let too_large = small.fetch(&request(jar, conf)).await.unwrap_err();
     assert!(
         matches!(too_large, ArtifactError::TooLarge { .. }),
         "{too_large:?}"
@@ -437,4 +446,57 @@ async fn azure(peers: &Peers) {
         "{denied}"
     );
     assert_eq!(files_under(&fresh_base), Vec::<String>::new());
+}
+
+async fn gcs(peers: &Peers) {
+    let url = peers.var("FLINK_OPERATOR_TEST_GCS_URL");
+    peers_script(&["gcs-bucket", "jobs"]);
+    // A service-account file as users point Flink's GCS file system at, one an emulator takes:
+    // no OAuth token exchange.
+    let credentials = cache_dir("gcs-credentials").join("service-account.json");
+    std::fs::create_dir_all(credentials.parent().unwrap()).unwrap();
+    let account = serde_json::json!({
+        "disable_oauth": true, "client_email": "", "private_key": "", "private_key_id": ""
+    });
+    std::fs::write(&credentials, account.to_string()).unwrap();
+    let keyfile = credentials.to_str().unwrap();
+    // Put through the emulator's JSON API (it does not take object_store's XML API upload).
+    let content = vec![3u8; 2 * MB as usize + 5];
+    let upload = cache_dir("gcs-upload").join("topspeed-2.jar");
+    std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
+    std::fs::write(&upload, &content).unwrap();
+    peers_script(&[
+        "gcs-put",
+        "jobs",
+        "releases/topspeed-2.jar",
+        upload.to_str().unwrap(),
+    ]);
+
+    // Both keys users set for the GCS file system's service-account file, and the GCS
+    // connector's key for the service's root URL (here the emulator, over plain HTTP).
+    let root = ("fs.gs.storage.root.url", url);
+    let (fetcher, base) = new_fetcher("gcs", 4 * MB, Duration::from_secs(60));
+    for key in [
+        "fs.gs.auth.service.account.json.keyfile",
+        "google.cloud.auth.service.account.json.keyfile",
+    ] {
+        let conf = [(key, keyfile), root];
+        let jar = fetcher
+            .fetch(&request("gs://jobs/releases/topspeed-2.jar", &conf))
+            .await
+            .expect("from GCS");
+        assert_eq!(std::fs::read(&jar.path).unwrap(), content, "{key}");
+        assert!(jar.path.ends_with("/topspeed-2.jar"));
+        assert!(Path::new(&jar.path).starts_with(&base));
+    }
+    let conf = [("fs.gs.auth.service.account.json.keyfile", keyfile), root];
+    let missing = ["gs://jobs/releases/none.jar", "gs://no-such-bucket/a.jar"];
+    refused_as_expected(
+        &fetcher,
+        "gcs",
+        "gs://jobs/releases/topspeed-2.jar",
+        &missing,
+        &conf,
+    )
+    .await;
 }

@@ -492,7 +492,19 @@ pub fn build_store(
             ]) {
                 b = b.with_service_account_path(file);
             }
-            let store = finish!(b.with_bucket_name(bucket), client, retry);
+            // The GCS connector's service root (an emulator, a private endpoint); plain HTTP
+            // only when it says so, as for S3 endpoints.
+            let root =
+                get(&["fs.gs.storage.root.url"]).or_else(|| env.get("GOOGLE_BASE_URL").cloned());
+            if let Some(root) = &root {
+                b = b.with_base_url(root.trim_end_matches('/'));
+            }
+            let allow_http = root.is_some_and(|r| r.starts_with("http://"));
+            let store = finish!(
+                b.with_bucket_name(bucket),
+                client.with_allow_http(allow_http),
+                retry
+            );
             Ok((store, path(key)?))
         }
         JarSource::Http { url } => {
