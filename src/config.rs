@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use crate::duration::parse_duration;
 
+mod flat;
+pub use flat::FlatConfig;
+
 pub const RECONCILE_INTERVAL: &str = "kubernetes.operator.reconcile.interval";
 pub const PROGRESS_CHECK_INTERVAL: &str = "kubernetes.operator.observer.progress-check.interval";
 pub const REST_READY_DELAY: &str = "kubernetes.operator.observer.rest-ready.delay";
@@ -118,8 +121,8 @@ pub fn defaults_for<'a>(
 /// copied every key and value of both each time.
 #[derive(Debug, Clone, Default)]
 pub struct EffectiveConfig {
-    operator: BTreeMap<String, String>,
-    resource: Arc<BTreeMap<String, String>>,
+    operator: FlatConfig,
+    resource: Arc<FlatConfig>,
 }
 
 impl PartialEq for EffectiveConfig {
@@ -130,16 +133,13 @@ impl PartialEq for EffectiveConfig {
 
 impl EffectiveConfig {
     pub fn new(operator: &BTreeMap<String, String>, resource: &BTreeMap<String, String>) -> Self {
-        Self::with_shared(operator, Arc::new(resource.clone()))
+        Self::with_shared(operator, Arc::new(FlatConfig::from(resource)))
     }
 
     /// [`EffectiveConfig::new`] with a resource configuration that is already shared.
-    pub fn with_shared(
-        operator: &BTreeMap<String, String>,
-        resource: Arc<BTreeMap<String, String>>,
-    ) -> Self {
+    pub fn with_shared(operator: &BTreeMap<String, String>, resource: Arc<FlatConfig>) -> Self {
         EffectiveConfig {
-            operator: operator.clone(),
+            operator: FlatConfig::from(operator),
             resource,
         }
     }
@@ -150,14 +150,17 @@ impl EffectiveConfig {
         self.resource
             .get(key)
             .or_else(|| self.operator.get(key))
-            .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
 
     /// Every key in force with its value, in key order.
     pub fn values(&self) -> BTreeMap<String, String> {
-        let mut values = self.operator.clone();
-        values.extend(self.resource.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut values = self.operator.to_map();
+        values.extend(
+            self.resource
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         values
     }
 

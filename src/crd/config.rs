@@ -17,7 +17,7 @@ pub struct FlinkConfiguration {
     /// resource's configuration a few times, and its spec is read once per change. Cleared by
     /// [`FlinkConfiguration::entries_mut`].
     #[serde(skip)]
-    flat: std::sync::OnceLock<Arc<BTreeMap<String, String>>>,
+    flat: std::sync::OnceLock<Arc<crate::config::FlatConfig>>,
 }
 
 impl PartialEq for FlinkConfiguration {
@@ -62,18 +62,18 @@ impl JsonSchema for FlinkConfiguration {
 impl FlinkConfiguration {
     /// Flink's flat view: nested keys joined with `.`, scalars as strings, lists joined by `;`.
     pub fn flatten(&self) -> BTreeMap<String, String> {
-        (*self.flat()).clone()
+        self.flat().to_map()
     }
 
-    /// [`FlinkConfiguration::flatten`], made once and shared.
-    pub fn flat(&self) -> Arc<BTreeMap<String, String>> {
+    /// [`FlinkConfiguration::flatten`], made once, packed and shared.
+    pub fn flat(&self) -> Arc<crate::config::FlatConfig> {
         self.flat
             .get_or_init(|| {
                 let mut out = BTreeMap::new();
                 for (k, v) in &self.entries {
                     flatten_into(k, v, &mut out);
                 }
-                Arc::new(out)
+                Arc::new(out.into())
             })
             .clone()
     }
@@ -159,7 +159,7 @@ mod tests {
         let copy = conf.clone();
         assert!(Arc::ptr_eq(&conf.flat(), &copy.flat()));
         conf.entries_mut().insert("c".into(), Value::Bool(true));
-        assert_eq!(conf.flat()["c"], "true");
+        assert_eq!(conf.flat().get("c"), Some("true"));
         assert_eq!(copy.flat().get("c"), None);
         assert_ne!(conf, copy);
         assert_eq!(

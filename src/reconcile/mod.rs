@@ -32,7 +32,7 @@ use crate::ports::{
 pub type SharedSpec = Arc<StoredSpec<FlinkDeploymentSpec>>;
 
 /// A resource's own configuration, flat and shared ([`crate::crd::FlinkConfiguration::flat`]).
-type FlatConfig = Arc<BTreeMap<String, String>>;
+type FlatConfig = Arc<crate::config::FlatConfig>;
 
 /// What reconciliation works with: the ports and the operator's own configuration.
 #[derive(Clone, Copy)]

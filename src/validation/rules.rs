@@ -79,7 +79,7 @@ pub fn effective_service_account(spec: &FlinkDeploymentSpec) -> &str {
 }
 
 /// A resource's own configuration, flat: the view its spec keeps and shares, not a copy.
-fn flat(conf: Option<&FlinkConfiguration>) -> Arc<BTreeMap<String, String>> {
+fn flat(conf: Option<&FlinkConfiguration>) -> Arc<crate::config::FlatConfig> {
     conf.map(FlinkConfiguration::flat).unwrap_or_default()
 }
 
@@ -237,7 +237,7 @@ fn check_deployment_name(path: &str, name: &str, out: &mut Vec<Problem>) {
     }
 }
 
-fn check_forbidden_keys(own: &BTreeMap<String, String>, out: &mut Vec<Problem>) {
+fn check_forbidden_keys(own: &crate::config::FlatConfig, out: &mut Vec<Problem>) {
     for key in FORBIDDEN_KEYS {
         if own.contains_key(key) {
             out.push(Problem::at(
@@ -751,8 +751,8 @@ pub fn validate_session_job(
                 format!("{session_name} is an application deployment, not a session cluster"),
             ));
         }
-        let mut merged = (*flat(s.spec.flink_configuration.as_ref())).clone();
-        merged.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut merged = flat(s.spec.flink_configuration.as_ref()).to_map();
+        merged.extend(own.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let conf = EffectiveConfig::new(operator_defaults, &merged);
         if let Some(j) = &job.spec.job {
             check_job_config(j, &conf, "spec.job", &mut out);
