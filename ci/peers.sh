@@ -140,7 +140,8 @@ gcs_bucket() {
 }
 
 # An object, through the JSON API's media upload (fake-gcs-server does not take the XML API's
-# PUT that object_store writes with; reads go through either).
+# PUT that object_store writes with; reads go through either). NAME goes into the query as it
+# is: the tests' names need no escaping.
 gcs_put() { # bucket name file
   curl -sf -o /dev/null -X POST --data-binary "@$3" \
     "$GCS_URL/upload/storage/v1/b/$1/o?uploadType=media&name=$2"

@@ -39,10 +39,6 @@ impl FlatConfig {
         (0..self.spans.len()).map(|i| (self.key_at(i), self.value_at(i)))
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
-        (0..self.spans.len()).map(|i| self.key_at(i))
-    }
-
     /// As a map of owned strings (for callers that merge or change it).
     pub fn to_map(&self) -> BTreeMap<String, String> {
         self.iter()
@@ -69,8 +65,9 @@ impl FlatConfig {
     /// From entries already in key order and unique (a `BTreeMap`'s).
     fn from_sorted<'a>(entries: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Self {
         let bytes: usize = entries.clone().map(|(k, v)| k.len() + v.len()).sum();
-        // Offsets are u32: a configuration of 4 GiB is not one a resource can carry (the API
-        // server refuses objects over a few MiB), so this never truncates.
+        // Offsets are u32, half the size of usize: a resource's configuration is part of an
+        // object the API server stores (at most a few MiB) and the operator's is a file of
+        // settings, neither near 4 GiB.
         let mut text = String::with_capacity(bytes);
         let mut spans = Vec::with_capacity(entries.clone().count());
         for (k, v) in entries {
