@@ -1237,11 +1237,12 @@ impl World {
                 }
                 cluster.operations.get_mut(&trigger).unwrap().result = Some(result);
             }
-            for job in &cluster.jobs {
+            for job in cluster.jobs.iter_mut().filter(|j| j.record_behind) {
                 if let Some(r) = self.job_record_mut(&key, &job.id) {
                     if r.last_state != job.state {
                         r.last_state = job.state.clone();
                     }
+                    job.record_behind = false;
                 }
             }
             self.set_wake(&key, cluster.next_wake());

@@ -71,3 +71,37 @@ fn seeds_change_names_not_outcomes() {
         "and the same things happen"
     );
 }
+
+/// The world's record of each job keeps up with the job's state (what the runner and the
+/// invariants read of a job once its cluster is gone): after every scenario of the library,
+/// every live job's newest record holds the job's state.
+#[test]
+fn job_records_follow_the_live_jobs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut paths: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    paths.sort();
+    let mut compared = 0;
+    for path in &paths {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let scenario = load_scenario(path).unwrap_or_else(|e| panic!("{e}"));
+        let sim = Simulation::new(&scenario);
+        let world = sim.ports.world.clone();
+        let outcome = sim.run(&scenario);
+        assert!(outcome.failure.is_none(), "{name}: {:?}", outcome.failure);
+        let w = world.lock().unwrap();
+        for job in w.clusters.values().flat_map(|c| c.jobs.iter()) {
+            let record = w
+                .jobs_of(&job.owner)
+                .rev()
+                .find(|r| r.job_id == job.id)
+                .unwrap_or_else(|| panic!("{name}: no record of job {}", job.id));
+            assert_eq!(record.last_state, job.state, "{name}: job {}", job.id);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "only {compared} live jobs to compare");
+}
