@@ -749,6 +749,7 @@ mod tests {
                 taskmanagers: 1,
                 slots_per_tm: 1,
                 ha: false,
+                wake_at: None,
             };
             c.submit(
                 format!("id-{name}"),

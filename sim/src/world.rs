@@ -163,8 +163,8 @@ struct Changed {
     apps: BTreeSet<(String, String)>,
     /// Clusters touched since they last ran (by the REST API, a fault, a start).
     clusters: BTreeSet<(String, String)>,
-    /// When each cluster next changes by itself, and the same in time order.
-    wake: FxHashMap<(String, String), i64>,
+    /// When each cluster next changes by itself, in time order (each cluster's own entry is
+    /// also in its [`FlinkCluster::wake_at`]).
     wakes: BTreeSet<(i64, (String, String))>,
     /// The newest job record per (cluster, job id) and per owner, over `jobs[..indexed]`.
     /// (Hashed, as the other per-owner indexes here: at 10,000 deployments an ordered map's
@@ -720,24 +720,26 @@ impl World {
     /// Removes a cluster (its JobManager is gone or was shut down).
     pub(crate) fn remove_cluster(&mut self, ns: &str, name: &str) -> Option<FlinkCluster> {
         let key = (ns.to_string(), name.to_string());
-        self.set_wake(&key, None);
         self.changed.apps.insert(key.clone());
         self.changed.clusters.insert(key.clone());
-        self.clusters.remove(&key)
+        let mut cluster = self.clusters.remove(&key)?;
+        self.set_wake(&key, &mut cluster, None);
+        Some(cluster)
     }
 
-    fn set_wake(&mut self, key: &(String, String), at: Option<i64>) {
-        let c = &mut self.changed;
-        if c.wake.get(key) == at.as_ref() {
+    /// Moves a cluster's entry in the wake index to `at` (None: out of it).
+    fn set_wake(&mut self, key: &(String, String), cluster: &mut FlinkCluster, at: Option<i64>) {
+        if cluster.wake_at == at {
             return;
         }
-        if let Some(old) = c.wake.remove(key) {
-            c.wakes.remove(&(old, key.clone()));
+        let wakes = &mut self.changed.wakes;
+        if let Some(old) = cluster.wake_at.take() {
+            wakes.remove(&(old, key.clone()));
         }
         if let Some(at) = at {
-            c.wake.insert(key.clone(), at);
-            c.wakes.insert((at, key.clone()));
+            wakes.insert((at, key.clone()));
         }
+        cluster.wake_at = at;
     }
 
     /// Indexes job records added since the last look.
@@ -1038,6 +1040,7 @@ impl World {
             slots_per_tm: slots,
             ha: crate::flink::ha_enabled(&config),
             config: Arc::new(config.clone()),
+            wake_at: None,
         };
         if config.get("execution.target").map(String::as_str) == Some("kubernetes-application") {
             let job_id = config
@@ -1148,8 +1151,8 @@ impl World {
         );
         for key in keys {
             // Taken out for the run (an empty one holds its place); nothing below looks it up.
+            // A cluster removed since is out of the wake index already (`remove_cluster`).
             let Some(mut cluster) = self.clusters.get_mut(&key).map(std::mem::take) else {
-                self.set_wake(&key, None);
                 continue;
             };
             // Job state changes that are due.
@@ -1245,7 +1248,8 @@ impl World {
                     job.record_behind = false;
                 }
             }
-            self.set_wake(&key, cluster.next_wake());
+            let next = cluster.next_wake();
+            self.set_wake(&key, &mut cluster, next);
             if let Some(place) = self.clusters.get_mut(&key) {
                 *place = cluster;
             }

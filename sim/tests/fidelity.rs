@@ -98,6 +98,7 @@ fn cluster() -> FlinkCluster {
         taskmanagers: 1,
         slots_per_tm: 2,
         ha: false,
+        wake_at: None,
     };
     c.submit(
         "a".repeat(32),
