@@ -91,10 +91,13 @@ fi
 if [[ $WHAT == all || $WHAT == operator ]]; then
   echo "== flink-operator run against flink-sim serve" | tee -a "$OUT/summary.txt"
   python3 - "$SIM" "$OP" "$OUT" "$RUNS" <<'EOF' | tee -a "$OUT/summary.txt"
-import http.client, json, os, re, socket, statistics, subprocess, sys, tempfile, time
+import atexit, http.client, json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 sim, op, out, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+# Kubeconfigs, the operator's configuration and a stripped binary (about 28 MB): gone at exit,
+# also after a failed run (each run left one behind before).
 work = tempfile.mkdtemp(prefix="flink-bench-")
+atexit.register(shutil.rmtree, work, True)
 
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
