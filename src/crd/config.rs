@@ -78,6 +78,11 @@ impl FlinkConfiguration {
             .clone()
     }
 
+    /// [`FlinkConfiguration::flat`] of a configuration that may be absent (empty then).
+    pub fn flat_of(conf: Option<&FlinkConfiguration>) -> Arc<crate::config::FlatConfig> {
+        conf.map(FlinkConfiguration::flat).unwrap_or_default()
+    }
+
     /// The entries as written.
     pub fn entries(&self) -> &serde_json::Map<String, Value> {
         &self.entries

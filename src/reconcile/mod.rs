@@ -115,11 +115,7 @@ pub fn deployment_config(
     operator_config: &std::collections::BTreeMap<String, String>,
     spec: &FlinkDeploymentSpec,
 ) -> EffectiveConfig {
-    let own = spec
-        .flink_configuration
-        .as_ref()
-        .map(|c| c.flat())
-        .unwrap_or_default();
+    let own = crate::crd::FlinkConfiguration::flat_of(spec.flink_configuration.as_ref());
     EffectiveConfig::with_shared(operator_config, own)
 }
 

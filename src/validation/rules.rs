@@ -2,7 +2,6 @@
 //! instead of the first one.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
@@ -78,11 +77,6 @@ pub fn effective_service_account(spec: &FlinkDeploymentSpec) -> &str {
     spec.service_account_or_default()
 }
 
-/// A resource's own configuration, flat: the view its spec keeps and shares, not a copy.
-fn flat(conf: Option<&FlinkConfiguration>) -> Arc<crate::config::FlatConfig> {
-    conf.map(FlinkConfiguration::flat).unwrap_or_default()
-}
-
 fn conf_path(key: &str) -> String {
     format!("spec.flinkConfiguration.{key}")
 }
@@ -108,7 +102,7 @@ pub fn validate_deployment(
     let spec = &fd.spec;
     let name = fd.metadata.name.as_deref().unwrap_or_default();
     check_deployment_name("metadata.name", name, &mut out);
-    let own = flat(spec.flink_configuration.as_ref());
+    let own = FlinkConfiguration::flat_of(spec.flink_configuration.as_ref());
     let conf = EffectiveConfig::with_shared(operator_defaults, own.clone());
 
     match spec.flink_version {
@@ -724,7 +718,7 @@ pub fn validate_session_job(
             ));
         }
     }
-    let own = flat(job.spec.flink_configuration.as_ref());
+    let own = FlinkConfiguration::flat_of(job.spec.flink_configuration.as_ref());
     check_forbidden_keys(&own, &mut out);
     match &job.spec.job {
         None => out.push(Problem::at(
@@ -751,7 +745,7 @@ pub fn validate_session_job(
                 format!("{session_name} is an application deployment, not a session cluster"),
             ));
         }
-        let mut merged = flat(s.spec.flink_configuration.as_ref()).to_map();
+        let mut merged = FlinkConfiguration::flat_of(s.spec.flink_configuration.as_ref()).to_map();
         merged.extend(own.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let conf = EffectiveConfig::new(operator_defaults, &merged);
         if let Some(j) = &job.spec.job {
