@@ -549,8 +549,32 @@ impl KubeStore {
         let not_found = || ApiError::NotFound(format!("{}/{}", key.0, key.2));
         check_rv(self.get(key).ok_or_else(not_found)?, expected_rv)?;
         // In place: a status write leaves labels and owners, so the indexes, as they are.
+        self.modify_status(key, status).ok_or_else(not_found)
+    }
+
+    /// [`KubeStore::modify`] replacing the status. When the object is shared (a watch event
+    /// not yet delivered, the journal), the copy leaves out the status it replaces: a second
+    /// status write in one reconcile copied the whole object, its old status included, and at
+    /// 10,000 deployments that copy read a cold tree.
+    fn modify_status(&mut self, key: &Key, status: Value) -> Option<Arc<Value>> {
+        let (_, stored) = self.objects.get_mut(&*flat_key(key))?;
+        if Arc::get_mut(stored).is_none() {
+            if let Some(fields) = stored.as_object() {
+                let copy = fields
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = if k == "status" {
+                            Value::Null
+                        } else {
+                            v.clone()
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect();
+                *stored = Arc::new(Value::Object(copy));
+            }
+        }
         self.modify(key, |object| object["status"] = status)
-            .ok_or_else(not_found)
     }
 
     /// Internal writes (controllers of the simulated cluster): status without conflicts.
@@ -559,7 +583,7 @@ impl KubeStore {
         if self.get(key).and_then(|c| c.get("status")) == Some(&status) {
             return;
         }
-        self.modify(key, |object| object["status"] = status);
+        self.modify_status(key, status);
     }
 
     /// A write that changes an object where it is stored (status writes, and the simulated
@@ -714,6 +738,39 @@ mod tests {
             in_place.patch_spec(&key_of("FlinkDeployment", "default", "y"), &json!({})),
             Err(ApiError::NotFound(_))
         ));
+    }
+
+    /// A status write to an object still held elsewhere (here by its watch events) leaves the
+    /// held versions as they were and stores what an update with the new status would: the
+    /// same fields in the same order, the new status in the old one's place.
+    #[test]
+    fn a_status_write_to_a_shared_object_copies_all_but_the_status() {
+        let key = key_of("FlinkDeployment", "default", "x");
+        let mut s = KubeStore::default();
+        let mut with_status = cr("x");
+        with_status["status"] = json!({"a": 1});
+        with_status["extra"] = json!({"after": "status"});
+        s.create(with_status, "t").unwrap();
+        let first = s.update_status(&key, json!({"a": 2}), None).unwrap();
+        let held = s.get_shared(&key).unwrap();
+        assert!(Arc::ptr_eq(&first, &held));
+        let second = s.update_status(&key, json!({"b": 3}), None).unwrap();
+        assert_eq!(
+            held["status"],
+            json!({"a": 2}),
+            "the held version is untouched"
+        );
+        let mut expected = (*held).clone();
+        expected["status"] = json!({"b": 3});
+        expected["metadata"]["resourceVersion"] = second["metadata"]["resourceVersion"].clone();
+        assert_eq!(*second, expected);
+        let order = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(order(&second), order(&held));
+        assert_eq!(s.pending_watch.last().unwrap().object, second);
+        // Internal status writes take the same way.
+        s.set_status(&key, json!({"c": 4}));
+        assert_eq!(s.get(&key).unwrap()["status"], json!({"c": 4}));
+        assert_eq!(second["status"], json!({"b": 3}));
     }
 
     #[test]

@@ -83,6 +83,14 @@ impl FlinkConfiguration {
         conf.map(FlinkConfiguration::flat).unwrap_or_default()
     }
 
+    /// Whether two configurations, either possibly absent, say the same to Flink: their flat
+    /// views are equal (an absent one is empty). Compares two packed texts, not two maps of
+    /// separately allocated keys and values.
+    pub fn same_flat(a: Option<&FlinkConfiguration>, b: Option<&FlinkConfiguration>) -> bool {
+        let (a, b) = (Self::flat_of(a), Self::flat_of(b));
+        Arc::ptr_eq(&a, &b) || a == b
+    }
+
     /// The entries as written.
     pub fn entries(&self) -> &serde_json::Map<String, Value> {
         &self.entries

@@ -27,7 +27,7 @@ pub async fn reconcile(
         operator_config: &defaults,
         ..*ctx
     };
-    let mut run = Run::new(ctx, fd);
+    let mut run = Run::new(ctx, fd, namespace, name);
     if run.fd.metadata.deletion_timestamp.is_some() {
         return super::cleanup::cleanup(&mut run).await;
     }
@@ -41,10 +41,12 @@ pub async fn reconcile(
 }
 
 async fn ensure_finalizer(run: &mut Run<'_>) -> Result<(), ReconcileError> {
-    let mut finalizers = run.fd.metadata.finalizers.clone().unwrap_or_default();
-    if finalizers.iter().any(|f| f == DEPLOYMENT_FINALIZER) {
+    // Looked at in place: every reconcile comes here, and the finalizer is nearly always there.
+    let present = run.fd.metadata.finalizers.as_ref();
+    if present.is_some_and(|f| f.iter().any(|f| f == DEPLOYMENT_FINALIZER)) {
         return Ok(());
     }
+    let mut finalizers = present.cloned().unwrap_or_default();
     finalizers.push(DEPLOYMENT_FINALIZER.to_string());
     run.fd = std::sync::Arc::new(
         run.ctx

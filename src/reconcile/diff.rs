@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::crd::{FlinkDeploymentSpec, FlinkSessionJobSpec, JobSpec};
+use crate::crd::{FlinkConfiguration, FlinkDeploymentSpec, FlinkSessionJobSpec, JobSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DiffType {
@@ -96,8 +96,13 @@ impl Spec for FlinkDeploymentSpec {
             log_configuration,
             mode,
         } = self;
+        // The configuration as Flink reads it: two that differ only in how they are written
+        // (nested or dotted keys, a number or its text) are no change by `diff_config` either.
         *restart_nonce == other.restart_nonce
-            && *flink_configuration == other.flink_configuration
+            && FlinkConfiguration::same_flat(
+                flink_configuration.as_ref(),
+                other.flink_configuration.as_ref(),
+            )
             && *image == other.image
             && *image_pull_policy == other.image_pull_policy
             && *service_account == other.service_account
@@ -123,7 +128,10 @@ impl Spec for FlinkSessionJobSpec {
             deployment_name,
         } = self;
         *restart_nonce == other.restart_nonce
-            && *flink_configuration == other.flink_configuration
+            && FlinkConfiguration::same_flat(
+                flink_configuration.as_ref(),
+                other.flink_configuration.as_ref(),
+            )
             && *deployment_name == other.deployment_name
     }
 }
@@ -366,6 +374,32 @@ mod tests {
         no_job.job = None;
         assert_eq!(diff(&no_job, &spec()), diff_as_json(&no_job, &spec()));
         assert_eq!(diff(&no_job, &no_job), (DiffType::Ignore, vec![]));
+    }
+
+    /// The shortcut compares configurations as Flink reads them: written another way (nested
+    /// keys, a number for its text, absent for empty) is no change by the rules either, and a
+    /// changed value is one by both.
+    #[test]
+    fn the_shortcut_reads_configurations_as_the_rules_do() {
+        let with_conf = |conf: Option<serde_json::Value>| {
+            let mut s = spec();
+            s.flink_configuration = conf.map(|c| serde_json::from_value(c).unwrap());
+            s
+        };
+        let dotted = with_conf(Some(serde_json::json!({"a.b": "1"})));
+        let nested = with_conf(Some(serde_json::json!({"a": {"b": 1}})));
+        let changed = with_conf(Some(serde_json::json!({"a": {"b": 2}})));
+        let (absent, empty) = (with_conf(None), with_conf(Some(serde_json::json!({}))));
+        for (old, new, same) in [
+            (&dotted, &nested, true),
+            (&absent, &empty, true),
+            (&dotted, &changed, false),
+            (&absent, &dotted, false),
+        ] {
+            assert_eq!(same_but_default_state(old, new), same);
+            assert_eq!(diff(old, new), diff_as_json(old, new));
+        }
+        assert_eq!(diff(&dotted, &nested), (DiffType::Ignore, vec![]));
     }
 
     #[test]

@@ -160,16 +160,21 @@ impl std::ops::DerefMut for WorkingStatus {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(ctx: &'a Context<'a>, fd: Arc<FlinkDeployment>) -> Self {
+    /// `fd` as read by `namespace` and `name`: those are copied from the caller's key, whose
+    /// strings are in cache, not from the resource's metadata, which seldom is.
+    pub fn new(
+        ctx: &'a Context<'a>,
+        fd: Arc<FlinkDeployment>,
+        namespace: &str,
+        name: &str,
+    ) -> Self {
         let status = WorkingStatus::new(fd.clone());
-        let namespace = fd.metadata.namespace.clone().unwrap_or_default();
-        let name = fd.metadata.name.clone().unwrap_or_default();
         Run {
             ctx,
             fd,
             status,
-            namespace,
-            name,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
             configs: Default::default(),
         }
     }

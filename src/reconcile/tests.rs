@@ -829,7 +829,13 @@ fn a_reconcile_builds_each_configuration_once() {
         operator_config: &operator,
     };
     let fd = fresh(spec(2));
-    let run = super::Run::new(&ctx, std::sync::Arc::new(fd.clone()));
+    let (ns, name) = (fd.metadata.namespace.clone(), fd.metadata.name.clone());
+    let run = super::Run::new(
+        &ctx,
+        std::sync::Arc::new(fd.clone()),
+        ns.as_deref().unwrap_or_default(),
+        name.as_deref().unwrap_or_default(),
+    );
     let mut bare = fd.spec.clone();
     bare.flink_configuration = None;
     let mut other = fd.spec.clone();
