@@ -70,6 +70,8 @@ pub struct Job {
     /// Most runs of a cluster change no job's state (a checkpoint), and looking the record up
     /// to compare was a handful of cache misses per checkpoint at 10,000 clusters.
     pub record_behind: bool,
+    /// `owner`'s id in the world's state log, once it recorded a state of this job's.
+    pub state_owner: Option<crate::state_log::OwnerId>,
 }
 
 /// Where Flink writes checkpoints, by the 1.x or the 2.x key.
@@ -223,6 +225,7 @@ impl FlinkCluster {
             checkpoints_at: checkpoints_dir(&self.config),
             owner,
             record_behind: true,
+            state_owner: None,
         });
     }
 

@@ -256,8 +256,8 @@ impl Invariants {
                     .states_of(&record.owner)
                     .filter(|s| s.at <= record.submitted_at && !w.disposed.contains(&s.path))
                     .max_by_key(|s| s.at)
-                    .map(|s| s.path.as_str());
-                if newest.is_some() && record.restored_from.path() != newest {
+                    .map(|s| s.path);
+                if newest.is_some() && record.restored_from.path() != newest.as_deref() {
                     self.fresh_start
                         .insert(record.owner.clone(), record.submitted_at);
                 }
@@ -300,8 +300,7 @@ impl Invariants {
             let Some(newest) = w
                 .states_of(&record.owner)
                 .filter(|s| {
-                    *s.owner == *record.owner
-                        && s.at >= since
+                    s.at >= since
                         && s.at <= record.submitted_at
                         && !w.disposed.contains(&s.path)
                         && (!from_checkpoint || s.path.contains("/chk-"))
@@ -639,7 +638,7 @@ mod tests {
 
     use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};
     use crate::scenario::ClusterSettings;
-    use crate::world::{JobRecord, StateRecord};
+    use crate::world::JobRecord;
     use serde_json::json;
 
     #[test]
@@ -674,11 +673,8 @@ mod tests {
                 "t",
             )
             .unwrap();
-        w.state_log.push(StateRecord {
-            at: w.now,
-            owner: OWNER.into(),
-            path: "file:///sp/savepoint-1".into(),
-        });
+        let now = w.now;
+        w.state_log.record(OWNER, now, "file:///sp/savepoint-1");
         w
     }
 

@@ -13,6 +13,7 @@ pub mod ports;
 pub mod runner;
 pub mod scenario;
 pub mod serve;
+pub mod state_log;
 pub mod timeline;
 pub mod world;
 pub mod yaml;

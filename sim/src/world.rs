@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};
 use crate::kube::{key_of, Key, KubeStore, WatchEvent};
 use crate::scenario::{ArtifactFailure, ClusterSettings, Fault, FaultKind};
+use crate::state_log::{State, StateLog};
 use flink_operator::ports::EventRecord;
 
 /// 2026-01-01T00:00:00Z: virtual time starts here, so timestamps look like real ones.
@@ -72,15 +73,6 @@ pub struct JobRecord {
     /// it; the same one means the JobManager restarted by itself.
     pub deployment_uid: String,
     pub operator_initiated: bool,
-}
-
-/// A savepoint or checkpoint that completed, for the no-state-lost invariant.
-#[derive(Debug, Clone)]
-pub struct StateRecord {
-    pub at: i64,
-    /// Shared by all the states of one owner (a checkpoint a minute per job adds up).
-    pub owner: Arc<str>,
-    pub path: String,
 }
 
 /// When each waiting pod's container (re)starts (`i64::MAX`: held by a fault until healed),
@@ -174,9 +166,6 @@ struct Changed {
     /// Every job record's position per owner, in order, over `jobs[..jobs_indexed]`.
     jobs_of_owner: FxHashMap<String, Vec<usize>>,
     jobs_indexed: usize,
-    /// `state_log` positions per owner, over `state_log[..states_indexed]`.
-    states_by_owner: FxHashMap<Arc<str>, Vec<usize>>,
-    states_indexed: usize,
 }
 
 /// Whether a failure (a job's, a lost TaskManager) changes a job in this state. A job being
@@ -214,7 +203,7 @@ pub struct World {
     /// Every change of a Flink resource and every event, in the order they happened.
     pub journal: Vec<(i64, Journal)>,
     /// Every checkpoint and savepoint that completed, in order.
-    pub state_log: Vec<StateRecord>,
+    pub state_log: StateLog,
     /// The resource the operator is reconciling now: jobs it submits through a session
     /// cluster's REST API are recorded as that resource's.
     pub current_actor: String,
@@ -297,7 +286,7 @@ impl World {
             jobs: Vec::new(),
             watch_queue: Vec::new(),
             journal: Vec::new(),
-            state_log: Vec::new(),
+            state_log: StateLog::default(),
             current_actor: String::new(),
             crash_after_write: None,
             operator_crashed: false,
@@ -1174,7 +1163,11 @@ impl World {
                     if at <= now && job.state == "RUNNING" {
                         let dir = job.checkpoints_dir().unwrap_or_default();
                         let path = job.complete_checkpoint(&dir, now);
-                        self.record_state(&job.owner, &path);
+                        // By the id the job keeps: every job comes here once a minute.
+                        let owner = *job
+                            .state_owner
+                            .get_or_insert_with(|| self.state_log.owner(&job.owner));
+                        self.state_log.push(owner, now, &path);
                         job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
                         if ha {
                             let id = job.id.clone();
@@ -1304,37 +1297,7 @@ impl World {
     }
 
     fn record_state(&mut self, owner: &str, path: &str) {
-        self.index_states();
-        let c = &mut self.changed;
-        // Every checkpoint comes here: no new key unless the owner is new, and the owner's
-        // name is shared with the index.
-        let owner = match c.states_by_owner.get_key_value(owner) {
-            Some((shared, _)) => shared.clone(),
-            None => Arc::from(owner),
-        };
-        c.states_by_owner
-            .entry(owner.clone())
-            .or_default()
-            .push(self.state_log.len());
-        c.states_indexed = self.state_log.len() + 1;
-        self.state_log.push(StateRecord {
-            at: self.now,
-            owner,
-            path: path.to_string(),
-        });
-    }
-
-    /// Indexes states recorded other than by [`World::record_state`] (tests push some).
-    fn index_states(&mut self) {
-        let c = &mut self.changed;
-        while c.states_indexed < self.state_log.len() {
-            let i = c.states_indexed;
-            c.states_by_owner
-                .entry(self.state_log[i].owner.clone())
-                .or_default()
-                .push(i);
-            c.states_indexed += 1;
-        }
+        self.state_log.record(owner, self.now, path);
     }
 
     /// Every job record of a resource (`jobs` entries of that owner), in order.
@@ -1357,27 +1320,15 @@ impl World {
         indexed.chain(rest)
     }
 
-    /// Every state a resource's jobs completed (`state_log` entries of that owner), in order.
-    pub fn states_of<'a>(&'a self, owner: &str) -> impl Iterator<Item = &'a StateRecord> + 'a {
-        let c = &self.changed;
-        let indexed = c
-            .states_by_owner
-            .get(owner)
-            .map(|v| v.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .map(|i| &self.state_log[*i]);
-        let owner = owner.to_string();
-        let rest = self.state_log[c.states_indexed.min(self.state_log.len())..]
-            .iter()
-            .filter(move |s| *s.owner == *owner);
-        indexed.chain(rest)
+    /// Every state a resource's jobs completed, in order.
+    pub fn states_of<'a>(&'a self, owner: &str) -> impl Iterator<Item = State<'a>> + 'a {
+        self.state_log.of(owner)
     }
 
     /// The newest state of a resource's jobs that still exists, as of `at`.
-    pub fn newest_state(&self, owner: &str, at: i64) -> Option<&StateRecord> {
+    pub fn newest_state(&self, owner: &str, at: i64) -> Option<State<'_>> {
         self.states_of(owner)
-            .filter(|s| &*s.owner == owner && s.at <= at && !self.disposed.contains(&s.path))
+            .filter(|s| s.at <= at && !self.disposed.contains(&s.path))
             .max_by_key(|s| s.at)
     }
 

@@ -1097,7 +1097,7 @@ fn a_stop_whose_answer_is_lost_is_not_sent_again() {
             w.state_log.len(),
             1,
             "one savepoint: {:?}",
-            w.state_log.iter().map(|s| &s.path).collect::<Vec<_>>()
+            w.state_log.iter().map(|s| s.path).collect::<Vec<_>>()
         );
         drop(w);
         assert_eq!(
@@ -1526,16 +1526,16 @@ fn a_savepoint_upgrade_through_a_partition_with_the_real_reconcile_loop() {
     let w = lock(&run.world);
     let jobs: Vec<_> = w.jobs.iter().filter(|r| r.owner == OWNER).collect();
     assert_eq!(jobs.len(), 2, "the first job and the upgraded one");
-    let savepoints: Vec<&str> = w
+    let savepoints: Vec<String> = w
         .state_log
         .iter()
-        .filter(|s| &*s.owner == OWNER && s.path.contains("/savepoint-"))
-        .map(|s| s.path.as_str())
+        .filter(|s| s.owner == OWNER && s.path.contains("/savepoint-"))
+        .map(|s| s.path)
         .collect();
     assert_eq!(savepoints.len(), 1, "{savepoints:?}");
     assert_eq!(
         jobs[1].restored_from,
-        flink_sim::flink::RestoredFrom::Savepoint(savepoints[0].to_string())
+        flink_sim::flink::RestoredFrom::Savepoint(savepoints[0].clone())
     );
     assert_eq!(jobs[1].parallelism, 4);
     assert_eq!(w.running_instances(OWNER), 1);
