@@ -81,10 +81,22 @@ def median_wall(n):
         with open(f"{out}/sim-{n}-{i}.json") as f:
             walls.append(json.loads(f.read().strip().splitlines()[-1])["wall_seconds"])
     return statistics.median(walls)
+def wall(n, i):
+    with open(f"{out}/sim-{n}-{i}.json") as f:
+        return json.loads(f.read().strip().splitlines()[-1])["wall_seconds"]
 if len(sizes) >= 2:
     small, large = sizes[0], sizes[-1]
     a, b = median_wall(small), median_wall(large)
     print(f"== scaling: median wall({large}) / median wall({small}) = {b:.3f} / {a:.3f} = {b / a:.2f}x for {large / small:g}x the deployments")
+    # The same by turns: each large run against the small runs just before and after it (the
+    # sizes take turns), so that the machine's drift over minutes, which can move both medians
+    # by 10 %, falls on both sides of each ratio.
+    ratios = []
+    for i in range(1, runs + 1):
+        around = [wall(small, j) for j in (i, i + 1) if j <= runs]
+        ratios.append(wall(large, i) / statistics.mean(around))
+    shown = " ".join(f"{r:.2f}" for r in ratios)
+    print(f"== scaling by turns: wall({large}) / mean wall({small}) of the runs around it: {shown}; median {statistics.median(ratios):.2f}x")
 EOF
 fi
 
