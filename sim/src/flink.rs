@@ -70,7 +70,8 @@ pub struct Job {
     /// Most runs of a cluster change no job's state (a checkpoint), and looking the record up
     /// to compare was a handful of cache misses per checkpoint at 10,000 clusters.
     pub record_behind: bool,
-    /// `owner`'s id in the world's state log, once it recorded a state of this job's.
+    /// `owner`'s id in the world's state log, once it recorded a state of this job's (valid
+    /// for that world's log only; `owner` never changes once the job is submitted).
     pub state_owner: Option<crate::state_log::OwnerId>,
 }
 

@@ -253,10 +253,10 @@ impl Invariants {
                 // with HA; without it, from what the deployment was started with, and what
                 // came after that is lost by Flink's design, not by the operator.
                 let newest = w
-                    .states_of(&record.owner)
-                    .filter(|s| s.at <= record.submitted_at && !w.disposed.contains(&s.path))
-                    .max_by_key(|s| s.at)
-                    .map(|s| s.path);
+                    .state_log
+                    .newest_first(&record.owner)
+                    .find(|s| s.at <= record.submitted_at && !w.disposed.contains(&s.path()))
+                    .map(|s| s.path());
                 if newest.is_some() && record.restored_from.path() != newest.as_deref() {
                     self.fresh_start
                         .insert(record.owner.clone(), record.submitted_at);
@@ -296,29 +296,30 @@ impl Invariants {
             // Flink recovers from checkpoints only: a restore from a checkpoint (last-state)
             // replays what a newer savepoint holds, it does not lose it.
             let from_checkpoint = matches!(record.restored_from, RestoredFrom::Checkpoint(_));
-            // The resource's own states (an index, not a look at every state ever taken).
+            // The resource's own states, newest first, back to `since` (a walk along its
+            // chain in the state log, not a look at every state ever taken).
             let Some(newest) = w
-                .states_of(&record.owner)
-                .filter(|s| {
-                    s.at >= since
-                        && s.at <= record.submitted_at
-                        && !w.disposed.contains(&s.path)
-                        && (!from_checkpoint || s.path.contains("/chk-"))
+                .state_log
+                .newest_first(&record.owner)
+                .take_while(|s| s.at >= since)
+                .filter(|s| s.at <= record.submitted_at)
+                .map(|s| s.path())
+                .find(|path| {
+                    !w.disposed.contains(path) && (!from_checkpoint || path.contains("/chk-"))
                 })
-                .max_by_key(|s| s.at)
             else {
                 continue;
             };
             let restored = record.restored_from.path();
             let chosen_by_user =
                 restored.is_some() && restored == job["initialSavepointPath"].as_str();
-            if restored != Some(newest.path.as_str()) && !chosen_by_user {
+            if restored != Some(newest.as_str()) && !chosen_by_user {
                 found.push(format!(
                     "{}: job {} started from {} but the newest state was {}",
                     record.owner,
                     record.job_id,
                     restored.unwrap_or("nothing"),
-                    newest.path
+                    newest
                 ));
             }
         }

@@ -18,12 +18,23 @@ use rustc_hash::FxHashMap;
 pub struct OwnerId(u32);
 
 /// One state as read from the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct State<'a> {
     pub at: i64,
     /// The resource whose job completed it (`Kind/namespace/name`).
     pub owner: &'a str,
-    pub path: String,
+    head: &'a str,
+    number: u32,
+}
+
+impl State<'_> {
+    /// Its path, made when asked for (readers filter on `at` first).
+    pub fn path(&self) -> String {
+        match self.number {
+            NO_NUMBER => self.head.to_string(),
+            n => format!("{}{n}", self.head),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -127,15 +138,11 @@ impl StateLog {
 
     fn state(&self, index: u32) -> State<'_> {
         let r = &self.records[index as usize];
-        let head = &self.heads[r.head as usize];
-        let path = match r.number {
-            NO_NUMBER => head.to_string(),
-            n => format!("{head}{n}"),
-        };
         State {
             at: r.at,
             owner: &self.owners[r.owner as usize].name,
-            path,
+            head: &self.heads[r.head as usize],
+            number: r.number,
         }
     }
 
@@ -144,22 +151,27 @@ impl StateLog {
         (0..self.records.len() as u32).map(|i| self.state(i))
     }
 
-    /// The states of one owner, in the order recorded.
-    pub fn of(&self, owner: &str) -> impl DoubleEndedIterator<Item = State<'_>> + '_ {
-        let mut chain = Vec::new();
-        if let Some(id) = self.by_name.get(owner) {
-            let mut next = self.owners[*id as usize].newest;
-            while next != NONE {
-                chain.push(next);
-                next = self.records[next as usize].previous;
-            }
-        }
-        chain.into_iter().rev().map(|i| self.state(i))
+    /// The states of one owner, newest first (times never decrease along the log, so the
+    /// first that passes a filter is also the newest that does). Follows the owner's chain.
+    pub fn newest_first(&self, owner: &str) -> impl Iterator<Item = State<'_>> + '_ {
+        let mut next = self
+            .by_name
+            .get(owner)
+            .map(|id| self.owners[*id as usize].newest)
+            .unwrap_or(NONE);
+        std::iter::from_fn(move || {
+            let index = next;
+            (index != NONE).then(|| {
+                next = self.records[index as usize].previous;
+                self.state(index)
+            })
+        })
     }
 }
 
-/// A path as the text before its trailing number and that number (`NO_NUMBER`: none, or one
-/// that would not come back the same, such as `007`).
+/// A path as the text before its trailing number and that number; the whole path and
+/// `NO_NUMBER` when it ends in no number that a `u32` below `NO_NUMBER` gives back as written
+/// (`chk-007`, `chk-99999999999`).
 fn split_number(path: &str) -> (&str, u32) {
     let digits = path.bytes().rev().take_while(u8::is_ascii_digit).count();
     let (head, tail) = path.split_at(path.len() - digits);
@@ -202,14 +214,16 @@ mod tests {
             }
             plain.push((i * 10, owners[o].to_string(), path));
         }
-        let as_tuple = |s: State<'_>| (s.at, s.owner.to_string(), s.path);
+        let as_tuple = |s: State<'_>| (s.at, s.owner.to_string(), s.path());
         assert_eq!(log.len(), plain.len());
         assert_eq!(log.iter().map(as_tuple).collect::<Vec<_>>(), plain);
         for owner in owners {
             let expected: Vec<_> = plain.iter().filter(|s| s.1 == owner).cloned().collect();
-            assert_eq!(log.of(owner).map(as_tuple).collect::<Vec<_>>(), expected);
+            let mut newest_first: Vec<_> = log.newest_first(owner).map(as_tuple).collect();
+            newest_first.reverse();
+            assert_eq!(newest_first, expected);
         }
-        assert_eq!(log.of("FlinkDeployment/a/none").count(), 0);
+        assert_eq!(log.newest_first("FlinkDeployment/a/none").count(), 0);
         assert!(StateLog::default().is_empty());
     }
 }

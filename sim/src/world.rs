@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::flink::{ClusterTiming, FlinkCluster, RestoredFrom};
 use crate::kube::{key_of, Key, KubeStore, WatchEvent};
 use crate::scenario::{ArtifactFailure, ClusterSettings, Fault, FaultKind};
-use crate::state_log::{State, StateLog};
+use crate::state_log::StateLog;
 use flink_operator::ports::EventRecord;
 
 /// 2026-01-01T00:00:00Z: virtual time starts here, so timestamps look like real ones.
@@ -1201,8 +1201,10 @@ impl World {
                         .checkpoints_dir()
                         .unwrap_or_else(|| "file:///checkpoints".into());
                     let path = job.complete_checkpoint(&dir, now);
-                    let owner = job.owner.clone();
-                    self.record_state(&owner, &path);
+                    let owner = *job
+                        .state_owner
+                        .get_or_insert_with(|| self.state_log.owner(&job.owner));
+                    self.state_log.push(owner, now, &path);
                     // A checkpoint triggered through REST goes to the same store as the
                     // periodic ones, HA metadata included.
                     if cluster.ha_enabled() {
@@ -1318,18 +1320,6 @@ impl World {
             .iter()
             .filter(move |r| r.owner == owner);
         indexed.chain(rest)
-    }
-
-    /// Every state a resource's jobs completed, in order.
-    pub fn states_of<'a>(&'a self, owner: &str) -> impl Iterator<Item = State<'a>> + 'a {
-        self.state_log.of(owner)
-    }
-
-    /// The newest state of a resource's jobs that still exists, as of `at`.
-    pub fn newest_state(&self, owner: &str, at: i64) -> Option<State<'_>> {
-        self.states_of(owner)
-            .filter(|s| s.at <= at && !self.disposed.contains(&s.path))
-            .max_by_key(|s| s.at)
     }
 
     /// The newest job the world started for a resource (`Kind/ns/name`).

@@ -1097,7 +1097,7 @@ fn a_stop_whose_answer_is_lost_is_not_sent_again() {
             w.state_log.len(),
             1,
             "one savepoint: {:?}",
-            w.state_log.iter().map(|s| s.path).collect::<Vec<_>>()
+            w.state_log.iter().map(|s| s.path()).collect::<Vec<_>>()
         );
         drop(w);
         assert_eq!(
@@ -1529,8 +1529,9 @@ fn a_savepoint_upgrade_through_a_partition_with_the_real_reconcile_loop() {
     let savepoints: Vec<String> = w
         .state_log
         .iter()
-        .filter(|s| s.owner == OWNER && s.path.contains("/savepoint-"))
-        .map(|s| s.path)
+        .filter(|s| s.owner == OWNER)
+        .map(|s| s.path())
+        .filter(|path| path.contains("/savepoint-"))
         .collect();
     assert_eq!(savepoints.len(), 1, "{savepoints:?}");
     assert_eq!(

@@ -87,8 +87,14 @@ impl FlinkConfiguration {
     /// views are equal (an absent one is empty). Compares two packed texts, not two maps of
     /// separately allocated keys and values.
     pub fn same_flat(a: Option<&FlinkConfiguration>, b: Option<&FlinkConfiguration>) -> bool {
-        let (a, b) = (Self::flat_of(a), Self::flat_of(b));
-        Arc::ptr_eq(&a, &b) || a == b
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                let (a, b) = (a.flat(), b.flat());
+                Arc::ptr_eq(&a, &b) || a == b
+            }
+            (Some(c), None) | (None, Some(c)) => c.flat().is_empty(),
+            (None, None) => true,
+        }
     }
 
     /// The entries as written.

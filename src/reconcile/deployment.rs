@@ -42,11 +42,15 @@ pub async fn reconcile(
 
 async fn ensure_finalizer(run: &mut Run<'_>) -> Result<(), ReconcileError> {
     // Looked at in place: every reconcile comes here, and the finalizer is nearly always there.
-    let present = run.fd.metadata.finalizers.as_ref();
-    if present.is_some_and(|f| f.iter().any(|f| f == DEPLOYMENT_FINALIZER)) {
+    let finalizers = &run.fd.metadata.finalizers;
+    if finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == DEPLOYMENT_FINALIZER)
+    {
         return Ok(());
     }
-    let mut finalizers = present.cloned().unwrap_or_default();
+    let mut finalizers = finalizers.clone().unwrap_or_default();
     finalizers.push(DEPLOYMENT_FINALIZER.to_string());
     run.fd = std::sync::Arc::new(
         run.ctx

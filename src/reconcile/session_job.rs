@@ -253,9 +253,13 @@ pub async fn reconcile(
     if run.job.metadata.deletion_timestamp.is_some() {
         return cleanup(&mut run, session.as_deref()).await;
     }
-    let present = run.job.metadata.finalizers.as_ref();
-    if !present.is_some_and(|f| f.iter().any(|f| f == SESSION_JOB_FINALIZER)) {
-        let mut finalizers = present.cloned().unwrap_or_default();
+    let finalizers = &run.job.metadata.finalizers;
+    if !finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == SESSION_JOB_FINALIZER)
+    {
+        let mut finalizers = finalizers.clone().unwrap_or_default();
         finalizers.push(SESSION_JOB_FINALIZER.to_string());
         run.job = ctx
             .kube
