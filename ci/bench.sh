@@ -75,15 +75,11 @@ if [[ $WHAT == all || $WHAT == sim ]]; then
   python3 - "$OUT" "$RUNS" $SIZES <<'EOF' | tee -a "$OUT/summary.txt"
 import json, statistics, sys
 out, runs, sizes = sys.argv[1], int(sys.argv[2]), sorted(int(n) for n in sys.argv[3:])
-def median_wall(n):
-    walls = []
-    for i in range(1, runs + 1):
-        with open(f"{out}/sim-{n}-{i}.json") as f:
-            walls.append(json.loads(f.read().strip().splitlines()[-1])["wall_seconds"])
-    return statistics.median(walls)
 def wall(n, i):
     with open(f"{out}/sim-{n}-{i}.json") as f:
         return json.loads(f.read().strip().splitlines()[-1])["wall_seconds"]
+def median_wall(n):
+    return statistics.median(wall(n, i) for i in range(1, runs + 1))
 if len(sizes) >= 2:
     small, large = sizes[0], sizes[-1]
     a, b = median_wall(small), median_wall(large)

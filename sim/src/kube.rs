@@ -552,29 +552,9 @@ impl KubeStore {
         self.modify_status(key, status).ok_or_else(not_found)
     }
 
-    /// [`KubeStore::modify`] replacing the status. When the object is shared (a watch event
-    /// not yet delivered, the journal), the copy leaves out the status it replaces: a second
-    /// status write in one reconcile copied the whole object, its old status included, and at
-    /// 10,000 deployments that copy read a cold tree.
+    /// [`KubeStore::modify`] replacing the status (see [`KubeStore::modify_replacing`]).
     fn modify_status(&mut self, key: &Key, status: Value) -> Option<Arc<Value>> {
-        let (_, stored) = self.objects.get_mut(&*flat_key(key))?;
-        if Arc::get_mut(stored).is_none() {
-            if let Some(fields) = stored.as_object() {
-                let copy = fields
-                    .iter()
-                    .map(|(k, v)| {
-                        let v = if k == "status" {
-                            Value::Null
-                        } else {
-                            v.clone()
-                        };
-                        (k.clone(), v)
-                    })
-                    .collect();
-                *stored = Arc::new(Value::Object(copy));
-            }
-        }
-        self.modify(key, |object| object["status"] = status)
+        self.modify_replacing(key, Some("status"), |object| object["status"] = status)
     }
 
     /// Internal writes (controllers of the simulated cluster): status without conflicts.
@@ -593,9 +573,38 @@ impl KubeStore {
     /// the labels, owner references and finalizers as they are (the indexes are not updated).
     /// Returns the object now stored; None if there is no such object.
     pub fn modify(&mut self, key: &Key, change: impl FnOnce(&mut Value)) -> Option<Arc<Value>> {
+        self.modify_replacing(key, None, change)
+    }
+
+    /// [`KubeStore::modify`] by a `change` that replaces the top-level field `replaced` whole.
+    /// When the object is shared (a watch event not yet delivered, the journal), its copy
+    /// leaves that field out: a second status write in one reconcile copied the whole object,
+    /// the old status included, and at 10,000 deployments that copy read a cold tree.
+    fn modify_replacing(
+        &mut self,
+        key: &Key,
+        replaced: Option<&str>,
+        change: impl FnOnce(&mut Value),
+    ) -> Option<Arc<Value>> {
         let (rv, stored) = self.objects.get_mut(&*flat_key(key))?;
         self.next_resource_version += 1;
         *rv = self.next_resource_version;
+        if let (Some(replaced), Some(fields)) = (replaced, stored.as_object()) {
+            if Arc::strong_count(stored) > 1 {
+                let copy = fields
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = if k == replaced {
+                            Value::Null
+                        } else {
+                            v.clone()
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect();
+                *stored = Arc::new(Value::Object(copy));
+            }
+        }
         let object = Arc::make_mut(stored);
         change(object);
         object["metadata"]["resourceVersion"] = json!(self.next_resource_version.to_string());

@@ -48,9 +48,9 @@ struct Record {
     number: u32,
 }
 
+/// Where an owner's chain stands (by owner id, beside its name in `owners`).
 #[derive(Debug, Clone)]
-struct Owner {
-    name: Arc<str>,
+struct Chain {
     /// Its newest record (`NONE`: none yet).
     newest: u32,
     /// The head of its newest path: the next one most often has the same (no lookup then).
@@ -60,29 +60,58 @@ struct Owner {
 const NONE: u32 = u32::MAX;
 const NO_NUMBER: u32 = u32::MAX;
 
+/// Texts kept once each, by number.
+#[derive(Debug, Clone, Default)]
+struct Texts {
+    by_id: Vec<Arc<str>>,
+    ids: FxHashMap<Arc<str>, u32>,
+}
+
+impl Texts {
+    fn get(&self, text: &str) -> Option<u32> {
+        self.ids.get(text).copied()
+    }
+
+    /// The text's number, the next one if it is new.
+    fn id(&mut self, text: &str) -> u32 {
+        if let Some(id) = self.get(text) {
+            return id;
+        }
+        let id = u32::try_from(self.by_id.len())
+            .ok()
+            .filter(|i| *i != NONE)
+            .expect("fewer than 2^32 - 1 texts");
+        let text: Arc<str> = Arc::from(text);
+        self.by_id.push(text.clone());
+        self.ids.insert(text, id);
+        id
+    }
+
+    fn text(&self, id: u32) -> &str {
+        &self.by_id[id as usize]
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct StateLog {
     records: Vec<Record>,
-    heads: Vec<Arc<str>>,
-    head_ids: FxHashMap<Arc<str>, u32>,
-    owners: Vec<Owner>,
-    by_name: FxHashMap<Arc<str>, u32>,
+    /// Path heads.
+    heads: Texts,
+    /// Owner names; `chains` has each one's chain by the same id.
+    owners: Texts,
+    chains: Vec<Chain>,
 }
 
 impl StateLog {
     /// The owner's id, added if it has none yet.
     pub fn owner(&mut self, name: &str) -> OwnerId {
-        if let Some(id) = self.by_name.get(name) {
-            return OwnerId(*id);
+        let id = self.owners.id(name);
+        if id as usize == self.chains.len() {
+            self.chains.push(Chain {
+                newest: NONE,
+                last_head: NONE,
+            });
         }
-        let id = u32::try_from(self.owners.len()).expect("fewer than 2^32 owners");
-        let name: Arc<str> = Arc::from(name);
-        self.owners.push(Owner {
-            name: name.clone(),
-            newest: NONE,
-            last_head: NONE,
-        });
-        self.by_name.insert(name, id);
         OwnerId(id)
     }
 
@@ -93,13 +122,13 @@ impl StateLog {
             .filter(|i| *i != NONE)
             .expect("fewer than 2^32 - 1 states");
         let (head, number) = split_number(path);
-        let last = self.owners[owner.0 as usize].last_head;
-        let head = if last != NONE && *self.heads[last as usize] == *head {
+        let last = self.chains[owner.0 as usize].last_head;
+        let head = if last != NONE && self.heads.text(last) == head {
             last
         } else {
-            self.head_id(head)
+            self.heads.id(head)
         };
-        let entry = &mut self.owners[owner.0 as usize];
+        let entry = &mut self.chains[owner.0 as usize];
         self.records.push(Record {
             at,
             owner: owner.0,
@@ -109,17 +138,6 @@ impl StateLog {
         });
         entry.newest = index;
         entry.last_head = head;
-    }
-
-    fn head_id(&mut self, head: &str) -> u32 {
-        if let Some(id) = self.head_ids.get(head) {
-            return *id;
-        }
-        let id = u32::try_from(self.heads.len()).expect("fewer than 2^32 paths");
-        let head: Arc<str> = Arc::from(head);
-        self.heads.push(head.clone());
-        self.head_ids.insert(head, id);
-        id
     }
 
     /// [`StateLog::push`] by the owner's name.
@@ -140,8 +158,8 @@ impl StateLog {
         let r = &self.records[index as usize];
         State {
             at: r.at,
-            owner: &self.owners[r.owner as usize].name,
-            head: &self.heads[r.head as usize],
+            owner: self.owners.text(r.owner),
+            head: self.heads.text(r.head),
             number: r.number,
         }
     }
@@ -155,9 +173,9 @@ impl StateLog {
     /// first that passes a filter is also the newest that does). Follows the owner's chain.
     pub fn newest_first(&self, owner: &str) -> impl Iterator<Item = State<'_>> + '_ {
         let mut next = self
-            .by_name
+            .owners
             .get(owner)
-            .map(|id| self.owners[*id as usize].newest)
+            .map(|id| self.chains[id as usize].newest)
             .unwrap_or(NONE);
         std::iter::from_fn(move || {
             let index = next;

@@ -1163,11 +1163,7 @@ impl World {
                     if at <= now && job.state == "RUNNING" {
                         let dir = job.checkpoints_dir().unwrap_or_default();
                         let path = job.complete_checkpoint(&dir, now);
-                        // By the id the job keeps: every job comes here once a minute.
-                        let owner = *job
-                            .state_owner
-                            .get_or_insert_with(|| self.state_log.owner(&job.owner));
-                        self.state_log.push(owner, now, &path);
+                        self.record_job_state(job, &path);
                         job.next_checkpoint = Some(now + timing.checkpoint_interval_ms);
                         if ha {
                             let id = job.id.clone();
@@ -1201,10 +1197,7 @@ impl World {
                         .checkpoints_dir()
                         .unwrap_or_else(|| "file:///checkpoints".into());
                     let path = job.complete_checkpoint(&dir, now);
-                    let owner = *job
-                        .state_owner
-                        .get_or_insert_with(|| self.state_log.owner(&job.owner));
-                    self.state_log.push(owner, now, &path);
+                    self.record_job_state(job, &path);
                     // A checkpoint triggered through REST goes to the same store as the
                     // periodic ones, HA metadata included.
                     if cluster.ha_enabled() {
@@ -1300,6 +1293,15 @@ impl World {
 
     fn record_state(&mut self, owner: &str, path: &str) {
         self.state_log.record(owner, self.now, path);
+    }
+
+    /// [`World::record_state`] of a job's checkpoint, by the owner id the job keeps: every
+    /// running job comes here once a checkpoint interval.
+    fn record_job_state(&mut self, job: &mut crate::flink::Job, path: &str) {
+        let owner = *job
+            .state_owner
+            .get_or_insert_with(|| self.state_log.owner(&job.owner));
+        self.state_log.push(owner, self.now, path);
     }
 
     /// Every job record of a resource (`jobs` entries of that owner), in order.
