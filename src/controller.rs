@@ -3,6 +3,7 @@
 //! production drives it from a tokio timer and kube watches.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::EffectiveConfig;
@@ -42,9 +43,11 @@ pub struct Counters {
 pub struct Scheduler {
     /// Point lookups only, never iterated (so hashed: an ordered map of string keys costs a
     /// dozen comparisons per lookup at 10,000 resources).
-    due: HashMap<ObjectKey, i64>,
+    /// Each key is one allocation shared by both: an entry of the ordered queue is two words
+    /// instead of eight, and rescheduling copies no key.
+    due: HashMap<Arc<ObjectKey>, i64>,
     /// The same entries ordered by (due time, key): the next one is the first.
-    queue: BTreeSet<(i64, ObjectKey)>,
+    queue: BTreeSet<(i64, Arc<ObjectKey>)>,
     failures: HashMap<ObjectKey, u32>,
     pub counters: Counters,
 }
@@ -60,15 +63,20 @@ impl Scheduler {
 
     /// Reconcile at `at`, unless something brings it forward.
     pub fn schedule(&mut self, key: ObjectKey, at: i64) {
-        if let Some(old) = self.due.insert(key.clone(), at) {
-            self.queue.remove(&(old, key.clone()));
-        }
-        self.queue.insert((at, key));
+        let shared = match self.due.remove_entry(&key) {
+            Some((shared, old)) => {
+                self.queue.remove(&(old, shared.clone()));
+                shared
+            }
+            None => Arc::new(key),
+        };
+        self.due.insert(shared.clone(), at);
+        self.queue.insert((at, shared));
     }
 
     pub fn forget(&mut self, key: &ObjectKey) {
-        if let Some(at) = self.due.remove(key) {
-            self.queue.remove(&(at, key.clone()));
+        if let Some((shared, at)) = self.due.remove_entry(key) {
+            self.queue.remove(&(at, shared));
         }
         self.failures.remove(key);
     }
@@ -83,8 +91,9 @@ impl Scheduler {
             return None;
         }
         let (_, key) = self.queue.pop_first()?;
-        self.due.remove(&key);
-        Some(key)
+        self.due.remove(&*key);
+        // The queue and the map held the only two references: no copy.
+        Some(Arc::try_unwrap(key).unwrap_or_else(|shared| (*shared).clone()))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -414,9 +414,7 @@ impl Invariants {
             if obj["metadata"]["labels"][BYSTANDER_LABEL].is_null() {
                 continue;
             }
-            if !self.bystanders.contains_key(key) {
-                self.bystanders.insert(key.clone(), obj.clone());
-            }
+            self.bystanders.entry(key).or_insert_with(|| obj.clone());
         }
         for (key, first) in &self.bystanders {
             let now = w.kube.get(key);

@@ -239,7 +239,6 @@ impl Simulation {
             .kube
             .keys()
             .filter(|k| k.0 == "FlinkDeployment" || k.0 == "FlinkSessionJob")
-            .cloned()
             .collect();
         for (kind, namespace, name) in keys {
             let kind = if kind == "FlinkDeployment" {
@@ -337,7 +336,6 @@ impl Simulation {
             .kube
             .keys()
             .filter(|k| k.0 == "FlinkDeployment" || k.0 == "FlinkSessionJob")
-            .cloned()
             .collect();
         keys.into_iter()
             .map(|(kind, namespace, name)| ObjectKey {
@@ -624,7 +622,7 @@ impl Simulation {
             .keys()
             .filter(|k| k.0 == "FlinkDeployment" || k.0 == "FlinkSessionJob")
         {
-            let obj = w.kube.get(key).unwrap();
+            let obj = w.kube.get(&key).unwrap();
             out.push_str(&format!("{}/{}/{}:\n", key.0, key.1, key.2));
             let status = &obj["status"];
             for (label, value) in [

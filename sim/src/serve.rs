@@ -457,7 +457,7 @@ fn empty_terminating_namespaces(w: &mut World) {
         .collect();
     let t = w.now_rfc3339();
     for ns in terminating {
-        let inside: Vec<_> = w.kube.keys().filter(|k| k.1 == ns).cloned().collect();
+        let inside: Vec<_> = w.kube.keys().filter(|k| k.1 == ns).collect();
         if inside.is_empty() {
             let _ = w.kube.delete(&key_of("Namespace", "", &ns), &t);
             continue;
