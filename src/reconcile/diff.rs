@@ -80,6 +80,19 @@ impl Spec for FlinkDeploymentSpec {
         self.job.as_ref()
     }
     fn same_but_job(&self, other: &Self) -> bool {
+        // The configuration as Flink reads it: two that differ only in how they are written
+        // (nested or dotted keys, a number or its text) are no change by `diff_config` either.
+        self.same_but_job_by(other, FlinkConfiguration::same_flat)
+    }
+}
+
+impl FlinkDeploymentSpec {
+    /// Whether everything but the job is equal, the configurations by `same_config`.
+    pub fn same_but_job_by(
+        &self,
+        other: &Self,
+        same_config: fn(Option<&FlinkConfiguration>, Option<&FlinkConfiguration>) -> bool,
+    ) -> bool {
         // Every field named, so that a new one cannot be forgotten here.
         let FlinkDeploymentSpec {
             job: _,
@@ -96,10 +109,8 @@ impl Spec for FlinkDeploymentSpec {
             log_configuration,
             mode,
         } = self;
-        // The configuration as Flink reads it: two that differ only in how they are written
-        // (nested or dotted keys, a number or its text) are no change by `diff_config` either.
         *restart_nonce == other.restart_nonce
-            && FlinkConfiguration::same_flat(
+            && same_config(
                 flink_configuration.as_ref(),
                 other.flink_configuration.as_ref(),
             )

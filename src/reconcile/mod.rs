@@ -77,7 +77,15 @@ pub struct Run<'a> {
     /// flat configuration, or for a spec without one (all they depend on besides the
     /// operator's; the entry keeps it alive, so the address is not reused): a reconcile asks
     /// for them a dozen times.
-    configs: std::sync::Mutex<Vec<(Option<FlatConfig>, Arc<EffectiveConfig>)>>,
+    configs: std::sync::Mutex<Vec<(Option<FlatConfig>, Arc<KeptConfig>)>>,
+}
+
+/// An effective configuration built in a reconcile, and what is derived from it.
+struct KeptConfig {
+    conf: Arc<EffectiveConfig>,
+    /// The JobManager's REST endpoint, made on first use: a reconcile calls the REST API a
+    /// few times, each call needing the endpoint (two lookups in the configuration and a URL).
+    endpoint: std::sync::OnceLock<Arc<crate::ports::FlinkEndpoint>>,
 }
 
 /// A condition's time from epoch milliseconds: whole seconds (RFC 3339 without a fraction is
@@ -347,6 +355,30 @@ impl<'a> Run<'a> {
 
     /// The effective configuration of a spec: operator defaults, then the spec's own.
     pub fn config_of(&self, spec: &FlinkDeploymentSpec) -> Arc<EffectiveConfig> {
+        self.kept_config(spec).conf.clone()
+    }
+
+    /// The REST endpoint of this resource's JobManager under the configuration of `spec`.
+    pub fn endpoint_of(&self, spec: &FlinkDeploymentSpec) -> Arc<crate::ports::FlinkEndpoint> {
+        let kept = self.kept_config(spec);
+        kept.endpoint
+            .get_or_init(|| {
+                let conf = &kept.conf;
+                Arc::new(
+                    crate::ports::FlinkEndpoint::for_cluster(
+                        &self.namespace,
+                        &self.name,
+                        conf.rest_port(),
+                    )
+                    .with_https(crate::ports::rest_ssl_enabled(
+                        conf.get(crate::ports::REST_SSL_ENABLED),
+                    )),
+                )
+            })
+            .clone()
+    }
+
+    fn kept_config(&self, spec: &FlinkDeploymentSpec) -> Arc<KeptConfig> {
         let own = spec.flink_configuration.as_ref().map(|c| c.flat());
         // By the flat view's address: the specs of one resource share it while unchanged,
         // and comparing the configurations themselves read every key of both.
@@ -355,15 +387,18 @@ impl<'a> Run<'a> {
             (kept, own) => kept.is_none() && own.is_none(),
         };
         let mut configs = self.configs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, conf)) = configs.iter().find(|(c, _)| same(c)) {
-            return conf.clone();
+        if let Some((_, kept)) = configs.iter().find(|(c, _)| same(c)) {
+            return kept.clone();
         }
-        let conf = Arc::new(EffectiveConfig::with_shared(
-            self.ctx.operator_config,
-            own.clone().unwrap_or_default(),
-        ));
-        remember(&mut configs, own, conf.clone());
-        conf
+        let kept = Arc::new(KeptConfig {
+            conf: Arc::new(EffectiveConfig::with_shared(
+                self.ctx.operator_config,
+                own.clone().unwrap_or_default(),
+            )),
+            endpoint: Default::default(),
+        });
+        remember(&mut configs, own, kept.clone());
+        kept
     }
 
     pub fn last_reconciled(&self) -> Option<SharedSpec> {

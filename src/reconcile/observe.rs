@@ -22,11 +22,8 @@ pub const FAILURE_REASONS: [&str; 6] = [
     "OOMKilled",
 ];
 
-pub fn endpoint(run: &Run<'_>, spec: &FlinkDeploymentSpec) -> FlinkEndpoint {
-    let conf = run.config_of(spec);
-    FlinkEndpoint::for_cluster(&run.namespace, &run.name, conf.rest_port()).with_https(
-        crate::ports::rest_ssl_enabled(conf.get(crate::ports::REST_SSL_ENABLED)),
-    )
+pub fn endpoint(run: &Run<'_>, spec: &FlinkDeploymentSpec) -> std::sync::Arc<FlinkEndpoint> {
+    run.endpoint_of(spec)
 }
 
 /// The first failure reason among the pods' containers, with its message.

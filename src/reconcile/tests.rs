@@ -765,6 +765,85 @@ fn the_reconciled_job_fields_check_agrees_with_the_merge() {
     }
 }
 
+/// The check that a change needs nothing recorded answers as merging the reconciled job's
+/// fields into a copy of the desired spec and comparing it with the reconciled one does.
+#[test]
+fn the_nothing_to_record_check_agrees_with_the_merged_copy() {
+    use crate::crd::FlinkDeploymentSpec;
+    let job = JobSpec {
+        jar_uri: Some("local:///job.jar".into()),
+        ..Default::default()
+    };
+    let config = |pairs: serde_json::Value| -> Option<crate::crd::FlinkConfiguration> {
+        serde_json::from_value(pairs).ok()
+    };
+    let base = FlinkDeploymentSpec {
+        image: Some("flink:2.0".into()),
+        flink_configuration: config(serde_json::json!({"taskmanager.numberOfTaskSlots": "2"})),
+        job: Some(job.clone()),
+        ..Default::default()
+    };
+    let with_job = |j: JobSpec| FlinkDeploymentSpec {
+        job: Some(j),
+        ..base.clone()
+    };
+    let variants = [
+        base.clone(),
+        with_job(JobSpec {
+            state: Some(JobState::Running),
+            ..job.clone()
+        }),
+        with_job(JobSpec {
+            state: Some(JobState::Suspended),
+            upgrade_mode: Some(UpgradeMode::Savepoint),
+            ..job.clone()
+        }),
+        with_job(JobSpec {
+            savepoint_trigger_nonce: Some(7),
+            ..job.clone()
+        }),
+        with_job(JobSpec {
+            parallelism: Some(4),
+            ..job.clone()
+        }),
+        FlinkDeploymentSpec {
+            image: Some("flink:2.1".into()),
+            ..base.clone()
+        },
+        // The same configuration, written nested: the same to Flink, not the same text.
+        FlinkDeploymentSpec {
+            flink_configuration: config(
+                serde_json::json!({"taskmanager": {"numberOfTaskSlots": "2"}}),
+            ),
+            ..base.clone()
+        },
+        FlinkDeploymentSpec {
+            job: None,
+            ..base.clone()
+        },
+    ];
+    let mut equal = 0;
+    for reconciled in &variants {
+        for desired in &variants {
+            let mut merged = desired.clone();
+            if let (Some(m), Some(r)) = (merged.job.as_mut(), reconciled.job.as_ref()) {
+                super::keep_reconciled_job_fields(m, r);
+            }
+            let expected = merged == *reconciled;
+            equal += usize::from(expected);
+            assert_eq!(
+                super::deployment::merged_is_reconciled(desired, reconciled),
+                expected,
+                "{desired:?} against {reconciled:?}"
+            );
+        }
+    }
+    assert!(
+        equal > variants.len(),
+        "some pairs differ only in kept fields"
+    );
+}
+
 #[test]
 fn same_text_compares_with_what_would_be_formatted() {
     let app = "fd-1";
