@@ -38,10 +38,8 @@ pub struct KubeStore {
     /// Each with its resourceVersion as a number: readers that only compare versions (the
     /// ports' kept decodings) need not look into the object.
     /// Keyed by [`flat_key`]: one short string compared per lookup, not the key's three (each a
-    /// separate allocation, which at 10,000 deployments missed the cache three times).
-    /// The key's one allocation is shared with the indexes below: an index entry is one
-    /// pointer, and an ordered index compares one string per step, not three (each a separate
-    /// allocation, cold at 10,000 deployments).
+    /// separate allocation, which at 10,000 deployments missed the cache three times). That
+    /// one allocation is shared with the indexes below, whose entries are then a pointer each.
     objects: FxHashMap<FlatKey, (u64, Arc<Value>)>,
     /// The same keys in order, for lists: every listing is in a stable order, never the hash
     /// map's. [`flat_key`]s order as their keys do.
@@ -125,11 +123,20 @@ fn flat_key((kind, namespace, name): &Key) -> Box<str> {
     flat.into_boxed_str()
 }
 
-/// The key a [`flat_key`] stands for.
-fn unflat(flat: &str) -> Key {
-    let mut parts = flat.splitn(3, '\0').map(str::to_string);
+/// A [`Key`] borrowed: (kind, namespace, name).
+pub type KeyRef<'a> = (&'a str, &'a str, &'a str);
+
+/// The (kind, namespace, name) a [`flat_key`] stands for, borrowed from it.
+fn parts(flat: &str) -> KeyRef<'_> {
+    let mut parts = flat.splitn(3, '\0');
     let mut next = || parts.next().unwrap_or_default();
     (next(), next(), next())
+}
+
+/// The key a [`flat_key`] stands for.
+fn unflat(flat: &str) -> Key {
+    let (kind, namespace, name) = parts(flat);
+    key_of(kind, namespace, name)
 }
 
 /// The flat keys in `set` that begin with `prefix`, in order.
@@ -241,12 +248,12 @@ impl KubeStore {
     }
 
     /// Objects whose owner references name `uid`, in key order.
-    pub fn dependents(&self, uid: &str) -> Vec<(Key, &Arc<Value>)> {
+    pub fn dependents(&self, uid: &str) -> Vec<(KeyRef<'_>, &Arc<Value>)> {
         self.owned_by
             .get(uid)
             .into_iter()
             .flatten()
-            .filter_map(|k| Some((unflat(k), &self.objects.get(k)?.1)))
+            .filter_map(|k| Some((parts(k), &self.objects.get(k)?.1)))
             .collect()
     }
 
@@ -322,17 +329,19 @@ impl KubeStore {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let lookup = flat_key(&key);
-        let old = match self.objects.get_mut(&*lookup) {
-            Some(stored) => Some(std::mem::replace(stored, (rv, obj)).1),
+        let (flat, old) = match self.objects.get_mut(&*lookup) {
+            Some(stored) => {
+                let old = std::mem::replace(stored, (rv, obj)).1;
+                (self.shared_key(&lookup), Some(old))
+            }
             None => {
-                let flat: FlatKey = Arc::from(lookup.clone());
+                let flat: FlatKey = Arc::from(lookup);
                 self.objects.insert(flat.clone(), (rv, obj));
-                self.order.insert(flat);
+                self.order.insert(flat.clone());
                 self.note_for_checks(&key, true);
-                None
+                (flat, None)
             }
         };
-        let flat = self.shared_key(&lookup);
         if bystander {
             self.bystanders.insert(flat.clone());
         } else if old.as_deref().is_some_and(is_bystander) {
@@ -366,8 +375,7 @@ impl KubeStore {
     fn shared_key(&self, flat: &str) -> FlatKey {
         self.objects
             .get_key_value(flat)
-            .map(|(k, _)| k.clone())
-            .unwrap_or_else(|| Arc::from(flat))
+            .map_or_else(|| Arc::from(flat), |(k, _)| k.clone())
     }
 
     fn unindex(&mut self, key: &Key, app: String) {
