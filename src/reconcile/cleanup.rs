@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::events::*;
-use super::observe::{endpoint, job_state};
+use super::observe::job_state;
 use super::upgrade::delete_cluster;
 use super::{ReconcileError, Requeue, Run};
 use crate::crd::{
@@ -103,7 +103,6 @@ pub async fn cleanup(run: &mut Run<'_>) -> Result<Option<Requeue>, ReconcileErro
             }
             run.write_status().await?;
         }
-        let _ = endpoint(run, spec);
     }
     delete_cluster(run, true).await?;
     if jobmanager_exists(run).await? {

@@ -221,18 +221,11 @@ fn record_ignored_changes(
         }
         return;
     }
-    // The desired spec with the reconciled job's fields kept: copied only when keeping them
-    // changes it.
-    let merged = match (desired.job.as_ref(), reconciled.job.as_ref()) {
-        (Some(d), Some(r)) if !super::has_reconciled_job_fields(d, r) => {
-            let mut merged = desired.clone();
-            if let Some(m) = merged.job.as_mut() {
-                super::keep_reconciled_job_fields(m, r);
-            }
-            std::borrow::Cow::Owned(merged)
-        }
-        _ => std::borrow::Cow::Borrowed(desired),
-    };
+    // The desired spec, with the reconciled job's fields kept, is what is now in force.
+    let mut merged = desired.clone();
+    if let (Some(m), Some(r)) = (merged.job.as_mut(), reconciled.job.as_ref()) {
+        super::keep_reconciled_job_fields(m, r);
+    }
     let generation = run.fd.metadata.generation;
     let recon = run
         .status
@@ -240,11 +233,7 @@ fn record_ignored_changes(
         .get_or_insert_with(Default::default);
     let was_stable = recon.last_reconciled_spec == recon.last_stable_spec;
     let first = false;
-    recon.last_reconciled_spec = Some(
-        crate::crd::StoredSpec::new(merged.into_owned(), first)
-            .to_json()
-            .into(),
-    );
+    recon.last_reconciled_spec = Some(crate::crd::StoredSpec::new(merged, first).to_json().into());
     if was_stable {
         recon.last_stable_spec = recon.last_reconciled_spec.clone();
     }

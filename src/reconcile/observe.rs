@@ -10,7 +10,7 @@ use crate::crd::{
     FlinkDeploymentSpec, FlinkJobState, JobManagerDeploymentStatus as Jm, JobState, JobStatus,
     ReconciliationState, StoredSpec,
 };
-use crate::ports::{EventType, FlinkEndpoint};
+use crate::ports::EventType;
 
 /// Container waiting reasons that mean the JobManager will not come up by itself.
 pub const FAILURE_REASONS: [&str; 6] = [
@@ -21,10 +21,6 @@ pub const FAILURE_REASONS: [&str; 6] = [
     "CreateContainerConfigError",
     "OOMKilled",
 ];
-
-pub fn endpoint(run: &Run<'_>, spec: &FlinkDeploymentSpec) -> std::sync::Arc<FlinkEndpoint> {
-    run.endpoint_of(spec)
-}
 
 /// The first failure reason among the pods' containers, with its message.
 pub fn pod_failure(pods: &[Pod]) -> Option<(String, String)> {
@@ -112,7 +108,7 @@ pub async fn observe(run: &mut Run<'_>) -> Result<(), ReconcileError> {
             if let Ok(overview) = run
                 .ctx
                 .flink
-                .overview(&endpoint(run, &reconciled.spec))
+                .overview(&run.endpoint_of(&reconciled.spec))
                 .await
             {
                 record_cluster_info(run, &overview);
@@ -282,7 +278,7 @@ pub async fn refresh_mid_upgrade(
 
 /// Reads the job from the cluster and records what Flink says.
 async fn observe_job(run: &mut Run<'_>, spec: &FlinkDeploymentSpec) -> Result<(), ReconcileError> {
-    let at = endpoint(run, spec);
+    let at = run.endpoint_of(spec);
     let jobs = match run.ctx.flink.list_jobs(&at).await {
         Ok(jobs) => jobs,
         Err(e) if e.is_unavailable() => {
@@ -366,7 +362,7 @@ async fn observe_session_cluster(
     run: &mut Run<'_>,
     spec: &FlinkDeploymentSpec,
 ) -> Result<(), ReconcileError> {
-    let at = endpoint(run, spec);
+    let at = run.endpoint_of(spec);
     match run.ctx.flink.overview(&at).await {
         Ok(overview) => {
             record_cluster_info(run, &overview);

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 
 use super::events::*;
-use super::observe::{endpoint, job_state};
+use super::observe::job_state;
 use super::{ReconcileError, Run};
 use crate::config::EffectiveConfig;
 use crate::crd::{
@@ -104,7 +104,7 @@ pub async fn trigger_upgrade_savepoint(
     deployed: &FlinkDeploymentSpec,
 ) -> Result<(), ReconcileError> {
     let conf = run.config_of(deployed);
-    let at = endpoint(run, deployed);
+    let at = run.endpoint_of(deployed);
     let dir = conf.savepoints_dir().map(str::to_string);
     let sent = run
         .ctx
@@ -138,7 +138,7 @@ pub async fn poll_upgrade_savepoint(
     deployed: &FlinkDeploymentSpec,
 ) -> Result<Option<String>, ReconcileError> {
     let conf = run.config_of(deployed);
-    let at = endpoint(run, deployed);
+    let at = run.endpoint_of(deployed);
     match poll_savepoint(run, &at, &conf, None).await? {
         Polled::InProgress => Ok(None),
         Polled::Completed(location) => {
@@ -265,7 +265,7 @@ pub async fn observe_snapshots(
     deployed: &FlinkDeploymentSpec,
 ) -> Result<(), ReconcileError> {
     let conf = run.config_of(deployed);
-    let at = endpoint(run, deployed);
+    let at = run.endpoint_of(deployed);
     let none = JobSpec::default();
     poll_snapshots(run, &at, &conf, deployed.job.as_ref().unwrap_or(&none)).await
 }
@@ -449,7 +449,7 @@ pub async fn trigger_snapshots(
         return Ok(false);
     }
     let conf = run.config_of(desired);
-    let at = endpoint(run, deployed);
+    let at = run.endpoint_of(deployed);
     // Borrowed, not copied: this runs in every reconcile of a running job.
     let none = JobSpec::default();
     let (desired_job, deployed_job) = (

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::events::*;
-use super::observe::{endpoint, job_state, set_job_state};
+use super::observe::{job_state, set_job_state};
 use super::savepoint;
 use super::{derive_job_id, ReconcileError, Run};
 use crate::cluster::{self, DeployOptions};
@@ -318,7 +318,7 @@ async fn suspend_job(
     // look at the job, so look here.
     let mut terminal = terminal;
     if let Some(sent) = super::state::stop_sent_at(run.status.job_status.as_ref()) {
-        let at = endpoint(run, deployed);
+        let at = run.endpoint_of(deployed);
         let job_id = run
             .status
             .job_status
@@ -399,7 +399,7 @@ async fn suspend_job(
                 return Ok(Suspend::Done(Restore::LastState));
             }
             // Without HA metadata the newest checkpoint is the last state.
-            let at = endpoint(run, deployed);
+            let at = run.endpoint_of(deployed);
             let job_id = run
                 .status
                 .job_status
