@@ -18,11 +18,24 @@ pub struct FlinkConfiguration {
     /// [`FlinkConfiguration::entries_mut`].
     #[serde(skip)]
     flat: std::sync::OnceLock<Arc<crate::config::FlatConfig>>,
+    /// The entries as one canonical text, made on first use and shared by copies (see
+    /// [`FlinkConfiguration::written`]). Cleared with the flat view.
+    #[serde(skip)]
+    written: std::sync::OnceLock<Arc<[u8]>>,
 }
 
+/// Equal as written: the same entries with the same values (in any order), by their
+/// canonical texts. Every steady reconcile asks this of the resource's configuration and the
+/// reconciled one; comparing the maps read every key and value of both, each an allocation
+/// of its own. A text made for the comparison is the other side's when they are equal, so
+/// the same two configurations compare next time by address alone.
 impl PartialEq for FlinkConfiguration {
     fn eq(&self, other: &Self) -> bool {
-        self.entries == other.entries
+        match (self.written.get(), other.written.get()) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Some(a), None) => other.written_sharing(a),
+            (None, _) => self.written_sharing(&other.written()),
+        }
     }
 }
 
@@ -40,6 +53,7 @@ impl From<serde_json::Map<String, Value>> for FlinkConfiguration {
         FlinkConfiguration {
             entries,
             flat: Default::default(),
+            written: Default::default(),
         }
     }
 }
@@ -97,6 +111,35 @@ impl FlinkConfiguration {
         }
     }
 
+    /// The entries as one canonical JSON text: object keys sorted at every level, a float
+    /// zero written `0.0` whatever its sign. Two configurations have the same text exactly
+    /// when their entries are equal as JSON values (which is order-blind for objects and
+    /// takes `-0.0` for `0.0`).
+    pub fn written(&self) -> Arc<[u8]> {
+        self.written
+            .get_or_init(|| {
+                let mut out = Vec::new();
+                write_canonical_map(&self.entries, &mut out);
+                out.into()
+            })
+            .clone()
+    }
+
+    /// Whether the entries' text is `text`; made now if it was not, as `text` itself when
+    /// they are equal.
+    fn written_sharing(&self, text: &Arc<[u8]>) -> bool {
+        let mine = self.written.get_or_init(|| {
+            let mut out = Vec::new();
+            write_canonical_map(&self.entries, &mut out);
+            if out[..] == text[..] {
+                text.clone()
+            } else {
+                out.into()
+            }
+        });
+        Arc::ptr_eq(mine, text) || mine == text
+    }
+
     /// The entries as written.
     pub fn entries(&self) -> &serde_json::Map<String, Value> {
         &self.entries
@@ -105,6 +148,7 @@ impl FlinkConfiguration {
     /// The entries, to change them (the flat view is made again on its next use).
     pub fn entries_mut(&mut self) -> &mut serde_json::Map<String, Value> {
         self.flat = Default::default();
+        self.written = Default::default();
         &mut self.entries
     }
 
@@ -115,6 +159,46 @@ impl FlinkConfiguration {
             .collect::<serde_json::Map<_, _>>()
             .into()
     }
+}
+
+fn write_canonical_map(map: &serde_json::Map<String, Value>, out: &mut Vec<u8>) {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push(b'{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing JSON to memory cannot fail.
+        let _ = serde_json::to_writer(&mut *out, k.as_str());
+        out.push(b':');
+        write_canonical(v, out);
+    }
+    out.push(b'}');
+}
+
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(map) => write_canonical_map(map, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        // `-0.0 == 0.0` as JSON numbers, so one text for both.
+        Value::Number(n) if n.is_f64() && n.as_f64() == Some(0.0) => out.extend_from_slice(b"0.0"),
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+fn write_scalar(v: &Value, out: &mut Vec<u8>) {
+    // Writing JSON to memory cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 fn flatten_into(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
@@ -185,5 +269,65 @@ mod tests {
             format!("{copy:?}"),
             r#"FlinkConfiguration({"a.b": String("1")})"#
         );
+    }
+
+    /// Equality by the canonical texts is equality of the entries as JSON values, over pairs
+    /// of configurations that differ in order, form, type, sign of zero and nesting.
+    #[test]
+    fn equal_as_written_is_equal_as_json_values() {
+        let configs = [
+            serde_json::json!({}),
+            serde_json::json!({"a.b": "1"}),
+            serde_json::json!({"a.b": 1}),
+            serde_json::json!({"a.b": 1.0}),
+            serde_json::json!({"a": {"b": "1"}}),
+            serde_json::json!({"a.b": "1", "c": true}),
+            serde_json::json!({"c": true, "a.b": "1"}),
+            serde_json::json!({"c": "true", "a.b": "1"}),
+            serde_json::json!({"x": 0.0}),
+            serde_json::json!({"x": -0.0}),
+            serde_json::json!({"x": 0}),
+            serde_json::json!({"x": null}),
+            serde_json::json!({"x": ["p", "q"]}),
+            serde_json::json!({"x": ["q", "p"]}),
+            serde_json::json!({"x": "p;q"}),
+            serde_json::json!({"n": {"b": 2, "a": {"z": [1, {"y": "\"", "w": "é"}]}}}),
+            serde_json::json!({"n": {"a": {"z": [1, {"w": "é", "y": "\""}]}, "b": 2}}),
+            serde_json::json!({"n": {"a": {"z": [1, {"w": "e", "y": "\""}]}, "b": 2}}),
+            serde_json::json!({"k\"q": 1}),
+            serde_json::json!({"k": {"\"q": 1}}),
+        ];
+        let parsed: Vec<FlinkConfiguration> = configs
+            .iter()
+            .map(|v| serde_json::from_value(v.clone()).unwrap())
+            .collect();
+        for (i, a) in parsed.iter().enumerate() {
+            for (j, b) in parsed.iter().enumerate() {
+                assert_eq!(
+                    a == b,
+                    configs[i] == configs[j],
+                    "{} against {}",
+                    configs[i],
+                    configs[j]
+                );
+            }
+        }
+        // Equal ones compared share one text from then on.
+        let fresh = |i: usize| -> FlinkConfiguration {
+            serde_json::from_value(configs[i].clone()).unwrap()
+        };
+        let (a, b) = (fresh(5), fresh(6));
+        assert!(a == b && Arc::ptr_eq(&a.written(), &b.written()));
+        let (a, b) = (fresh(5), fresh(6));
+        b.written();
+        assert!(a == b && Arc::ptr_eq(&a.written(), &b.written()));
+        let (a, b) = (fresh(5), fresh(7));
+        assert!(a != b && !Arc::ptr_eq(&a.written(), &b.written()));
+        // Made once, shared by copies, made again after a change.
+        let mut conf = parsed[5].clone();
+        assert!(Arc::ptr_eq(&conf.written(), &parsed[5].written()));
+        conf.entries_mut().insert("c".into(), Value::Bool(false));
+        assert_ne!(conf, parsed[5]);
+        assert_eq!(&*conf.written(), br#"{"a.b":"1","c":false}"#);
     }
 }
