@@ -18,6 +18,7 @@
 # target/profiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ci/lib.sh
 
 SMALL=${1:-1000}
 LARGE=${2:-10000}
@@ -30,9 +31,7 @@ OUT=${OUT:-$PWD/target/cache-model}
 mkdir -p "$OUT"
 
 command -v valgrind > /dev/null || { echo "valgrind is needed" >&2; exit 2; }
-CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_TARGET_DIR=$PWD/target/profiling \
-  cargo build --release -q -p flink-sim --bin flink-sim
-SIM=$PWD/target/profiling/release/flink-sim
+build_profiling_sim
 
 for n in "$SMALL" "$LARGE"; do
   echo "callgrind (LL $LL): flink-sim bench --deployments $n --duration $DURATION --seed $SEED"

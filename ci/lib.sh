@@ -1,4 +1,4 @@
-# Shell helpers shared by the scripts that start test peers (sourced, not run).
+# Shell helpers shared by the ci/ scripts (sourced, not run).
 
 # Stops the process whose pid is in FILE: politely, then after 10 s for good.
 stop_pid() {
@@ -11,4 +11,12 @@ stop_pid() {
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$file"
+}
+
+# Builds flink-sim with line tables (same optimisation as release) into target/profiling, for
+# the profiling scripts, and sets SIM to the binary.
+build_profiling_sim() {
+  CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_TARGET_DIR=$PWD/target/profiling \
+    cargo build --release -q -p flink-sim --bin flink-sim
+  SIM=$PWD/target/profiling/release/flink-sim
 }

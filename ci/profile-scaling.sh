@@ -15,6 +15,7 @@
 # are for comparing functions, not for BENCHMARKS.md's figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ci/lib.sh
 
 SMALL=${1:-1000}
 LARGE=${2:-10000}
@@ -27,9 +28,7 @@ OUT=${OUT:-$PWD/target/profile}
 mkdir -p "$OUT"
 
 command -v perf > /dev/null || { echo "perf is needed (linux-tools)" >&2; exit 2; }
-CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_TARGET_DIR=$PWD/target/profiling \
-  cargo build --release -q -p flink-sim --bin flink-sim
-SIM=$PWD/target/profiling/release/flink-sim
+build_profiling_sim
 
 for pair in "$SMALL:$FREQ_SMALL" "$LARGE:$FREQ_LARGE"; do
   n=${pair%%:*} freq=${pair##*:}

@@ -116,28 +116,27 @@ impl FlinkConfiguration {
     /// when their entries are equal as JSON values (which is order-blind for objects and
     /// takes `-0.0` for `0.0`).
     pub fn written(&self) -> Arc<[u8]> {
-        self.written
-            .get_or_init(|| {
-                let mut out = Vec::new();
-                write_canonical_map(&self.entries, &mut out);
-                out.into()
-            })
-            .clone()
+        self.written.get_or_init(|| self.canonical().into()).clone()
     }
 
     /// Whether the entries' text is `text`; made now if it was not, as `text` itself when
     /// they are equal.
     fn written_sharing(&self, text: &Arc<[u8]>) -> bool {
         let mine = self.written.get_or_init(|| {
-            let mut out = Vec::new();
-            write_canonical_map(&self.entries, &mut out);
-            if out[..] == text[..] {
+            let mine = self.canonical();
+            if mine[..] == text[..] {
                 text.clone()
             } else {
-                out.into()
+                mine.into()
             }
         });
         Arc::ptr_eq(mine, text) || mine == text
+    }
+
+    fn canonical(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_canonical_map(&self.entries, &mut out);
+        out
     }
 
     /// The entries as written.
@@ -192,13 +191,11 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
         }
         // `-0.0 == 0.0` as JSON numbers, so one text for both.
         Value::Number(n) if n.is_f64() && n.as_f64() == Some(0.0) => out.extend_from_slice(b"0.0"),
-        scalar => write_scalar(scalar, out),
+        // Writing JSON to memory cannot fail.
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
     }
-}
-
-fn write_scalar(v: &Value, out: &mut Vec<u8>) {
-    // Writing JSON to memory cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 fn flatten_into(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
