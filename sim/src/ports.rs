@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -458,7 +458,7 @@ impl KubeApi for SimPorts {
         &self,
         namespace: &str,
         label_selector: &str,
-    ) -> Result<Vec<Pod>, KubeError> {
+    ) -> Result<Vec<PodView>, KubeError> {
         self.lock().list_typed("Pod", namespace, label_selector)
     }
     async fn publish_event(&self, event: &EventRecord) -> Result<(), KubeError> {

@@ -293,23 +293,28 @@ async fn server_side_apply_creates_then_replaces_what_the_operator_owns() {
     assert_eq!(managed[0].operation.as_deref(), Some("Apply"));
 
     // The world's kubelet runs the pods; list_pods finds them by label.
-    let pods = eventually("the Deployment's pod", async || {
+    let (name, image) = eventually("the Deployment's pod", async || {
         let pods = k
             .list_pods("default", "app=app,component=jobmanager")
             .await
             .map_err(|e| e.to_string())?;
-        match pods.len() {
-            1 => Ok(pods),
-            n => Err(format!("{n} pods")),
+        // Decoded as the operator reads it: the name and the status, where the image shows
+        // once the kubelet has started the container.
+        let image = |pod: &flink_operator::ports::PodView| {
+            let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+            Some(statuses.first()?.image.clone())
+        };
+        match pods.as_slice() {
+            [pod] if image(pod).is_some() => Ok((pod.metadata.name.clone(), image(pod))),
+            _ => Err(format!("{} pods, not yet started", pods.len())),
         }
     })
     .await;
-    assert_eq!(
-        pods[0].spec.as_ref().unwrap().containers[0]
-            .image
-            .as_deref(),
-        Some("flink:2.1")
+    assert!(
+        name.as_deref().is_some_and(|n| n.starts_with("app-")),
+        "{name:?}"
     );
+    assert_eq!(image.as_deref(), Some("flink:2.1"));
     assert!(k
         .list_pods("default", "app=other")
         .await

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{DynamicObject, ObjectMeta, TypeMeta};
 use kube::runtime::watcher::Event;
 use serde::de::DeserializeOwned;
@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use super::kube::KubeClient;
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
-use crate::ports::{DeploymentView, EventRecord, KubeApi, KubeError};
+use crate::ports::{DeploymentView, EventRecord, KubeApi, KubeError, PodView};
 
 /// kubectl's copy of what it last applied: the whole object again, never read here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -355,7 +355,7 @@ impl KubeApi for CachedKube {
         &self,
         namespace: &str,
         label_selector: &str,
-    ) -> Result<Vec<Pod>, KubeError> {
+    ) -> Result<Vec<PodView>, KubeError> {
         self.inner.list_pods(namespace, label_selector).await
     }
     async fn publish_event(&self, event: &EventRecord) -> Result<(), KubeError> {

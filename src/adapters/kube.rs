@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::events::EventPublisher;
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
-use crate::ports::{DeploymentView, EventRecord, EventType, KubeApi, KubeError};
+use crate::ports::{DeploymentView, EventRecord, EventType, KubeApi, KubeError, PodView};
 
 /// The field manager of every server-side apply, as upstream's operator names itself.
 pub const FIELD_MANAGER: &str = "flink-kubernetes-operator";
@@ -284,8 +284,9 @@ impl KubeApi for KubeClient {
         &self,
         namespace: &str,
         label_selector: &str,
-    ) -> Result<Vec<Pod>, KubeError> {
-        list(self.api(namespace), "Pod", label_selector).await
+    ) -> Result<Vec<PodView>, KubeError> {
+        let pods: Vec<Pod> = list(self.api(namespace), "Pod", label_selector).await?;
+        Ok(pods.into_iter().map(PodView::from).collect())
     }
 
     async fn publish_event(&self, event: &EventRecord) -> Result<(), KubeError> {

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -62,6 +62,35 @@ impl From<Deployment> for DeploymentView {
                 replicas: s.replicas,
             }),
             status: d.status,
+        }
+    }
+}
+
+/// What the operator reads of a JobManager pod: its name and status, to say why the
+/// JobManager does not come up. Its spec is the operator's own pod template and never read
+/// back, so adapters need not decode it (nor the metadata beyond the name).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct PodView {
+    #[serde(default)]
+    pub metadata: ObjectName,
+    #[serde(default)]
+    pub status: Option<PodStatus>,
+}
+
+/// An object's name, the one part of its metadata some views need.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ObjectName {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl From<Pod> for PodView {
+    fn from(pod: Pod) -> Self {
+        PodView {
+            metadata: ObjectName {
+                name: pod.metadata.name,
+            },
+            status: pod.status,
         }
     }
 }
@@ -154,7 +183,41 @@ pub trait KubeApi: Send + Sync {
     ) -> Result<Vec<ConfigMap>, KubeError>;
     async fn delete_config_map(&self, namespace: &str, name: &str) -> Result<(), KubeError>;
     /// Pods matching a label selector (`a=b,c=d`), sorted by name.
-    async fn list_pods(&self, namespace: &str, label_selector: &str)
-        -> Result<Vec<Pod>, KubeError>;
+    async fn list_pods(
+        &self,
+        namespace: &str,
+        label_selector: &str,
+    ) -> Result<Vec<PodView>, KubeError>;
     async fn publish_event(&self, event: &EventRecord) -> Result<(), KubeError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The simulator decodes the view straight from the object; the kube-rs adapter decodes a
+    /// whole Pod and narrows it. Both must read the same.
+    #[test]
+    fn a_pod_view_reads_the_same_decoded_directly_or_from_a_pod() {
+        let pod = serde_json::json!({
+            "metadata": {"name": "app-5d8f-x1", "namespace": "ns", "labels": {"app": "app"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r",
+                    "uid": "u1", "controller": true}]},
+            "spec": {"containers": [{"name": "flink-main-container", "image": "flink:2.3"}]},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "flink-main-container",
+                "ready": false, "restartCount": 3, "image": "flink:2.3", "imageID": "",
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}}}]}
+        });
+        let direct: PodView = serde_json::from_value(pod.clone()).unwrap();
+        let narrowed = PodView::from(serde_json::from_value::<Pod>(pod).unwrap());
+        assert_eq!(direct, narrowed);
+        assert_eq!(direct.metadata.name.as_deref(), Some("app-5d8f-x1"));
+        let waiting = direct.status.unwrap().container_statuses.unwrap()[0]
+            .state
+            .clone()
+            .unwrap()
+            .waiting
+            .unwrap();
+        assert_eq!(waiting.reason.as_deref(), Some("CrashLoopBackOff"));
+    }
 }

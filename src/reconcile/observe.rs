@@ -1,8 +1,6 @@
 //! Observing a FlinkDeployment's cluster: the JobManager Deployment and its pods, the
 //! cluster's REST API and the job, and marking the spec stable once it runs healthy.
 
-use k8s_openapi::api::core::v1::Pod;
-
 use super::events::*;
 use super::{error_json, ReconcileError, Run};
 use crate::cluster::{self, GENERATION_ANNOTATION};
@@ -10,7 +8,7 @@ use crate::crd::{
     FlinkDeploymentSpec, FlinkJobState, JobManagerDeploymentStatus as Jm, JobState, JobStatus,
     ReconciliationState, StoredSpec,
 };
-use crate::ports::EventType;
+use crate::ports::{EventType, PodView};
 
 /// Container waiting reasons that mean the JobManager will not come up by itself.
 pub const FAILURE_REASONS: [&str; 6] = [
@@ -23,7 +21,7 @@ pub const FAILURE_REASONS: [&str; 6] = [
 ];
 
 /// The first failure reason among the pods' containers, with its message.
-pub fn pod_failure(pods: &[Pod]) -> Option<(String, String)> {
+pub fn pod_failure(pods: &[PodView]) -> Option<(String, String)> {
     for pod in pods {
         let statuses = pod
             .status
